@@ -1,0 +1,2 @@
+"""Data readers (official on-disk formats, never downloading) and encoders."""
+from .paths import CorruptDataError, MissingDataError, data_root, require_file, sha256sum  # noqa: F401
