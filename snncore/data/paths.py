@@ -10,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["data_root", "MissingDataError", "CorruptDataError", "require_file", "sha256sum"]
+__all__ = ["data_root", "cache_dir", "MissingDataError", "CorruptDataError", "require_file", "sha256sum"]
 
 ENV = "SNNCORE_DATA"
 
@@ -50,3 +50,16 @@ def sha256sum(path, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def cache_dir(sub: str = "") -> Path:
+    """Writable folder for data *generated* by snncore (stand-in datasets, binned caches).
+
+    ``SNNCORE_CACHE`` if set, else ``~/.cache/snncore/generated``. The data root itself may be
+    read-only, so nothing is ever written there.
+    """
+    env = os.environ.get("SNNCORE_CACHE")
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "snncore" / "generated"
+    path = (base / sub) if sub else base
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
