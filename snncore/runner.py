@@ -243,6 +243,45 @@ def load_records(book_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))] if d.exists() else []
 
 
+_NOISE = ("TqdmWarning: IProgress not found", "from .autonotebook import tqdm as notebook_tqdm")
+
+
+def _tidy_text(text: str) -> str:
+    """Resolve carriage returns the way a terminal would and drop known harmless noise."""
+    lines = []
+    for line in text.split("\n"):
+        if "\r" in line:
+            parts = [p for p in line.split("\r") if p]
+            line = parts[-1] if parts else ""
+        if any(n in line for n in _NOISE):
+            continue
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def tidy_outputs(path: Path) -> None:
+    """Merge consecutive stream outputs and collapse progress-bar redraws, so a page shows the
+    final state of each bar instead of every refresh."""
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        outs = []
+        for o in cell.get("outputs", []):
+            if (o.get("output_type") == "stream" and outs and outs[-1].get("output_type") == "stream"
+                    and outs[-1].get("name") == o.get("name")):
+                outs[-1]["text"] += o["text"]
+            else:
+                outs.append(o)
+        for o in outs:
+            if o.get("output_type") == "stream":
+                o["text"] = _tidy_text(o["text"])
+        cell["outputs"] = [o for o in outs if o.get("output_type") != "stream" or o["text"].strip()] \
+            if "outputs" in cell else cell.get("outputs")
+        if cell.get("outputs") is None:
+            cell.pop("outputs", None)
+    nbformat.write(nb, str(path))
+
+
 def _failure_message(section: Section, exc, partial: Path) -> str:
     cell = getattr(exc, "exec_count", None)
     ename = getattr(exc, "ename", type(exc).__name__)
@@ -282,6 +321,7 @@ def execute(section: Section, profile: str, overrides: dict | None = None, *,
     log(f"[run] {section.name} ({profile}) {json.dumps({k: v for k, v in params.items() if k != 'profile'})}")
     old_env = os.environ.get(NOTES_ENV)
     os.environ[NOTES_ENV] = str(notes)
+    os.environ.setdefault("TQDM_MININTERVAL", "5")  # few redraws; tidy_outputs keeps the last
     t0 = time.perf_counter()
     try:
         papermill.execute_notebook(_read_notebook(section.path), str(partial), parameters=params,
@@ -304,6 +344,7 @@ def execute(section: Section, profile: str, overrides: dict | None = None, *,
         raise RunError(f"section {section.name!r} ({section.path}) ran but never called "
                        f"snncore.runs.report(dataset=...): the record would not say which data it used.\n"
                        f"  partial output kept for inspection (not rendered): {partial}")
+    tidy_outputs(partial)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(partial), str(out))
     prov = provenance()

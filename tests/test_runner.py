@@ -84,7 +84,8 @@ def test_bad_parameters_cell(tmp_path):
         runner.read_parameters(runner.discover(d)["bad"])
 
 
-def test_execute_cache_and_record(nbdir, tmp_path):
+def test_execute_cache_and_record(nbdir, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "_package_hash", lambda: "fixed")
     sec = runner.discover(nbdir)["ok"]
     book = tmp_path / "book"
     rec = runner.execute(sec, "smoke", book_dir=book, log=lambda *_: None)
@@ -122,3 +123,10 @@ def test_notebook_must_report_dataset(nbdir, tmp_path):
     with pytest.raises(RunError, match="never called snncore.runs.report"):
         runner.execute(runner.discover(nbdir)["silent"], "smoke", book_dir=tmp_path / "b",
                        log=lambda *_: None)
+
+
+def test_tidy_collapses_progress_bars():
+    text = ("/x/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update\n"
+            "  from .autonotebook import tqdm as notebook_tqdm\n"
+            "\rwork:   0%|   | 0/5\rwork:  40%|#  | 2/5\rwork: 100%|###| 5/5\nresult 3\n")
+    assert runner._tidy_text(text) == "work: 100%|###| 5/5\nresult 3\n"
