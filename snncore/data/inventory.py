@@ -272,8 +272,6 @@ def format_inventory(rows) -> str:
     table = [(r["dataset"], r["file"], r["status"], r["detail"]) for r in rows]
     w = [max(len(head[i]), *(len(t[i]) for t in table)) for i in range(3)]
     lines = []
-    if "root" in rows[0]:
-        lines.append(f"data root: {rows[0]['root']}")
     lines.append("  ".join(h.ljust(w[i]) if i < 3 else h for i, h in enumerate(head)))
     lines.append("  ".join("-" * (w[i] if i < 3 else 6) for i in range(4)))
     for t in table:
