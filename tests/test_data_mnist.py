@@ -10,7 +10,7 @@ from snncore.data import CorruptDataError, MissingDataError
 from snncore.data.fakes import write_fake_mnist
 from snncore.data.mnist import load_mnist, read_idx, write_idx
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # the Makefile's ../shared/data
 needs_shared = pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason="shared MNIST data not present")
 
 

@@ -11,7 +11,7 @@ from snncore.data.fakes import fake_events, write_fake_nmnist_official, write_fa
 from snncore.data.nmnist import (EVENT_DTYPE, SENSOR_SIZE, decode_nmnist, encode_nmnist, load_nmnist,
                                  read_nmnist_bin, write_nmnist_bin)
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # the Makefile's ../shared/data
 needs_shared = pytest.mark.skipif(not (SHARED / "nmnist" / "NMNISTsmall").is_dir(), reason="shared N-MNIST not present")
 
 
