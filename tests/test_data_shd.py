@@ -152,3 +152,14 @@ def test_bin_samples_equals_per_sample(tmp_path):
     # NaN times given directly are dropped too
     t, u, _ = fake_shd_samples(np.random.default_rng(1), 3, n_nan=2)
     assert bin_samples(t, u, edges, dtype=np.int32).sum() == sum(np.isfinite(x).sum() for x in t)
+
+
+def test_digitize_convention_is_a_shift_by_one():
+    # DenRAM's reference bins with numpy.digitize (index = number of edges <= t, row 0 empty)
+    rng = np.random.default_rng(0)
+    t, u = rng.uniform(0, 1.3, 2000), rng.integers(0, 700, 2000)
+    edges = np.linspace(0, 1.4, 280)
+    ref = np.zeros((280, 700), int)
+    np.add.at(ref, (np.digitize(t, edges), u), 1)
+    assert ref[0].sum() == 0
+    np.testing.assert_array_equal(ref[1:], bin_events(t, u, edges))

@@ -227,6 +227,10 @@ def bin_events(times, units, edges, n_channels: int = N_CHANNELS, dtype=np.int32
     closed, so an event exactly on an inner edge goes to the right-hand bin. Events outside
     ``[edges[0], edges[-1]]`` and NaN times are dropped; every other event is counted once.
     ``binary=True`` clips counts at 1 (a spike raster).
+
+    Note: code that indexes bins with ``numpy.digitize(t, edges)`` (as the DenRAM reference does)
+    puts ``[edges[k], edges[k+1])`` at index ``k + 1`` and keeps index 0 empty; that raster is this
+    one shifted down by one row.
     """
     edges = _check_edges(edges)
     b, u, inside = _bin_index(times, units, edges, n_channels)
