@@ -1,0 +1,206 @@
+"""Checks of the Network ADS / EBN model (snncore.models.ebn) against hand computations."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from snncore.models import ebn
+
+jax.config.update("jax_enable_x64", False)
+
+
+def _np_ads_trial(p, w_slow, c_tilde, xhat, k, eta, dt=1e-3, train=True):
+    """The per-step order of ebn.md §1.2 written out in plain numpy, float64."""
+    P = {f: np.asarray(getattr(p, f), np.float64) for f in p._fields}
+    N = P["v0"].shape[0]
+    v, i_slow, i_fast, i_kdte, r = P["v0"].copy(), np.zeros(N), np.zeros(N), np.zeros(N), np.zeros(N)
+    w = np.asarray(w_slow, np.float64).copy()
+    spikes, xts = [], []
+    for t in range(c_tilde.shape[0]):
+        I = i_slow + i_fast + i_kdte + c_tilde[t] @ P["w_in"] + P["bias"]
+        if t > 0:
+            v = v + dt / P["tau_mem"] * (P["v_rest"] - v + I)
+        s = (v >= P["v_th"]).astype(float)
+        i_slow = i_slow * np.exp(-dt / P["tau_slow"]) + (w.T @ s) / P["tau_slow"]
+        i_fast = i_fast * np.exp(-dt / P["tau_fast"]) + (P["w_fast"] @ s) / P["tau_fast"]
+        r = r * np.exp(-dt / P["tau_out"]) + s / P["tau_out"]
+        xt = P["w_out"].T @ r
+        v = np.where(s > 0, P["v_reset"], v)
+        if train:
+            e = xhat[t] - xt
+            eps = P["w_in"].T @ e
+            i_kdte = k * eps
+            dW = eta * np.outer(r, eps)
+            np.fill_diagonal(dW, 0.0)
+            w = w + dW
+        spikes.append(s)
+        xts.append(xt)
+    return w, np.array(spikes), np.array(xts)
+
+
+@pytest.fixture(scope="module")
+def small():
+    p = ebn.ads_init(jax.random.PRNGKey(3), 6, 2, g=0.5)
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(0, 0.02, (6, 6))
+    np.fill_diagonal(w0, 0)
+    T = 40
+    t = np.arange(T) * 1e-3
+    x = np.stack([np.sin(2 * np.pi * 5 * t), np.cos(2 * np.pi * 3 * t)], 1) * 0.6
+    c = x / 0.05 * 1.5                         # strong enough to make neurons fire within 40 steps
+    return p, jnp.asarray(w0, jnp.float32), c.astype(np.float32), x.astype(np.float32)
+
+
+def test_init_closed_form():
+    key = jax.random.PRNGKey(11)
+    N, Nc, g = 7, 3, 1.5
+    p = ebn.ads_init(key, N, Nc, g=g)
+    kd, kv = jax.random.split(key)
+    D = np.asarray(jax.random.normal(kd, (Nc, N), jnp.float32), np.float64) / Nc
+    lam, mu, nu = 20.0, 5e-4, 1e-4
+    T = (nu * lam + mu * lam ** 2 + np.abs(D).sum(0) ** 2) / 2
+    Dt = 0.5 * D / T
+    np.testing.assert_allclose(p.w_in, 0.05 * Dt, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(p.w_out, 0.05 * Dt.T, rtol=1e-5, atol=1e-8)
+    om = D.T @ D
+    np.fill_diagonal(om, 0)
+    np.testing.assert_allclose(p.w_fast, -g * om / T[:, None], rtol=1e-4, atol=1e-8)
+    assert np.all(np.diag(np.asarray(p.w_fast)) == 0)
+    assert np.all(np.asarray(p.w_slow) == 0)
+    assert np.all((np.asarray(p.v0) >= 0) & (np.asarray(p.v0) < 1))
+    assert np.all(np.asarray(ebn.ads_init(key, N, Nc, use_ebn=False).w_fast) == 0)
+
+
+def test_train_trial_matches_hand_numpy(small):
+    p, w0, c, x = small
+    k, eta = 75.0, 1e-3
+    w_ref, s_ref, xt_ref = _np_ads_trial(p, w0, c, x, k, eta)
+    w, out = ebn.ads_train_trial(p, w0, c, x, k=k, eta=eta, record_spikes=True)
+    assert s_ref.sum() > 5, "the pinned trajectory must contain spikes to test anything"
+    np.testing.assert_array_equal(np.asarray(out["spikes"]), s_ref.astype(np.uint8))
+    np.testing.assert_allclose(np.asarray(w), w_ref, rtol=1e-4, atol=1e-7)
+    assert not np.allclose(w_ref, np.asarray(w0))
+    np.testing.assert_allclose(np.asarray(out["err2"]), ((x - xt_ref) ** 2).sum(1), rtol=1e-4, atol=1e-6)
+
+
+def test_simulate_matches_hand_numpy_without_learning(small):
+    p, w0, c, x = small
+    p = p._replace(w_slow=w0)
+    _, s_ref, xt_ref = _np_ads_trial(p, w0, c, x, 0.0, 0.0, train=False)
+    out = ebn.ads_simulate(p, c, record_spikes=True, record_xt=True)
+    np.testing.assert_array_equal(np.asarray(out["spikes"]), s_ref.astype(np.uint8))
+    np.testing.assert_allclose(np.asarray(out["xt"]), xt_ref, rtol=1e-4, atol=1e-6)
+    # step 0 is frozen (t_ref test with t_last = 0): V cannot move, so no neuron (V0 < 1) spikes
+    assert s_ref[0].sum() == 0
+    # the vmapped evaluation gives the same trial
+    ev = ebn.ads_evaluate(p, np.stack([c, c]), xhat=np.stack([x, x]))
+    np.testing.assert_allclose(ev["n_spikes"][1], s_ref.sum(1))
+
+
+def test_teacher_step_and_gradient():
+    p = ebn.teacher_init(jax.random.PRNGKey(0), 2, 5, 1)
+    assert np.all(np.diag(np.asarray(p.w_rec)) == 0)
+    rho = np.max(np.abs(np.linalg.eigvals(np.asarray(p.w_rec, np.float64))))
+    assert abs(rho - 0.95) < 1e-4
+    p = p._replace(b=jnp.full(5, 0.1))
+    u = np.random.default_rng(1).normal(size=(3, 2)).astype(np.float32)
+    a, c, y = ebn.teacher_forward(p, u)
+    P = {f: np.asarray(getattr(p, f), np.float64) for f in p._fields}
+    x = np.zeros(5)
+    for t in range(3):
+        ct = u[t] @ P["w_in"]
+        np.testing.assert_allclose(a[t], np.tanh(x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c[t], ct, rtol=1e-5)
+        np.testing.assert_allclose(y[t], np.tanh(x) @ P["w_out"], rtol=1e-4, atol=1e-6)
+        x = x + 1e-3 / P["tau"] * (-x + ct + P["b"] + np.tanh(x) @ P["w_rec"])
+    U = np.random.default_rng(2).normal(size=(2, 50, 2)).astype(np.float32)
+    Y = np.ones((2, 50, 1), np.float32)
+    g = jax.grad(lambda q: ebn.teacher_loss(q, U, Y)[0])(p)
+    for name, leaf in g._asdict().items():
+        assert np.all(np.isfinite(leaf)), name
+    assert float(jnp.abs(g.w_out).sum()) > 0 and float(jnp.abs(g.w_in).sum()) > 0
+    assert float(jnp.abs(g.tau).sum()) > 0
+
+
+def test_ebn_autoencoder_tracks_slow_target():
+    # With the code's constants (L1 thresholds, input gain A = 200) the feed-forward path alone
+    # decodes a slow 64-dim target only coarsely; the error-feedback loop k W_in^T (x^ - x~) of the
+    # autoencoder makes the decoded output x~ = W_out^T r track it, better for larger k.
+    N, Nc, T = 320, 64, 800
+    t = np.arange(T) * 1e-3
+    rng = np.random.default_rng(0)
+    fr, ph = rng.uniform(0.5, 2, Nc), rng.uniform(0, 6.28, Nc)
+    x = (0.5 * np.sin(2 * np.pi * fr * t[:, None] + ph)).astype(np.float32)
+    p = ebn.ads_init(jax.random.PRNGKey(5), N, Nc, g=0.5)
+    errs = []
+    for k in (0.0, 75.0, 300.0):
+        _, out = ebn.ads_train_trial(p, p.w_slow, 200.0 * x, x, k=k, eta=0.0)
+        errs.append(float(np.asarray(out["err2"])[200:].mean() / np.mean(np.sum(x[200:] ** 2, 1))))
+    silent = ebn.ads_train_trial(p, p.w_slow, 0.0 * x, x, k=0.0, eta=0.0)[1]
+    assert float(np.asarray(silent["n_spikes"]).sum()) == 0          # no input, no spikes, error 1
+    assert errs[0] < 0.9 and errs[2] < errs[1] < errs[0] and errs[2] < 0.5, errs
+
+
+def test_online_rule_reduces_error():
+    # tiny problem at the code's scale (Nc = 64 as for XOR): the input is A x, the target x; the
+    # online rule alone (no change to anything but W_slow) must lower the closed-loop-free error
+    N, Nc, T = 160, 64, 500
+    t = np.arange(T) * 1e-3
+    rng = np.random.default_rng(1)
+    fr, ph = rng.uniform(0.5, 2, Nc), rng.uniform(0, 6.28, Nc)
+    x = (0.5 * np.sin(2 * np.pi * fr * t[:, None] + ph)).astype(np.float32)
+    p = ebn.ads_init(jax.random.PRNGKey(8), N, Nc, g=0.5)
+    before = float(ebn.ads_simulate(p, 200 * x, xhat=x)["err2"].mean())
+    w = p.w_slow
+    for i in range(12):
+        w, _ = ebn.ads_train_trial(p, w, 200 * x, x, k=75.0, eta=4e-5, sample=i)
+    after = float(ebn.ads_simulate(p._replace(w_slow=w), 200 * x, xhat=x)["err2"].mean())
+    assert np.all(np.diag(np.asarray(w)) == 0) and float(jnp.abs(w).sum()) > 0
+    assert after < 0.8 * before, (before, after)
+
+
+def test_divergence_is_reported_with_sample_and_step(small):
+    p, w0, c, x = small
+    with pytest.raises(ebn.DivergenceError, match=r"sample 17"):
+        w = w0
+        for _ in range(3):
+            w, _ = ebn.ads_train_trial(p, w, c * 50, x * 1e3, k=1e4, eta=1e3, sample=17,
+                                       max_rate_hz=100.0)
+
+
+def test_bad_inputs_rejected(small):
+    p, w0, c, x = small
+    with pytest.raises(ValueError, match="time-major"):
+        ebn.ads_simulate(p, c[None])
+    with pytest.raises(ValueError, match="shape"):
+        ebn.ads_train_trial(p, w0, c, x[:5], k=1.0, eta=1.0)
+    with pytest.raises(ValueError, match="unknown settings"):
+        ebn.ads_init(jax.random.PRNGKey(0), 4, 2, tau_memory=0.1)
+    with pytest.raises(ValueError):
+        ebn.teacher_forward(ebn.teacher_init(jax.random.PRNGKey(0), 2, 3), np.zeros((5, 3)))
+
+
+def test_decision_rules_by_hand():
+    y = np.array([1.0, 0.0, 0.0])
+    np.testing.assert_allclose(ebn.filter_1d(y), [0.05, 0.0475, 0.045125])
+    yf = np.array([[0.2, 0.6, 0.7, 0.1, 0.9, 0.0],
+                   [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                   [0.5, 0.5, 0.5, 0.4, 0.0, 0.0]])
+    np.testing.assert_allclose(ebn.integral_score(yf, 0.5), [1.3, 0.0, 1.5])
+    b, acc = ebn.fit_boundary([1.3, 0.0, 1.5], [0, 0, 1])
+    assert acc == 1.0 and 1.3 <= b < 1.5
+    assert list(ebn.xor_decision(np.array([[0.6, -0.7], [-0.6, 0.1], [0.2, -0.3]]))) == [1, 0, -1]
+
+
+def test_xor_generator():
+    u, tgt, lab = ebn.xor_dataset(40, 0)
+    assert u.shape == (40, 1000, 1) and tgt.shape == (40, 1000, 1)
+    assert set(np.unique(lab)) == {0, 1}
+    for i in range(40):
+        assert np.isclose(np.abs(tgt[i]).max(), 1.0)
+        # the target sign is the XOR of the pulse signs: two pulse lobes in the input
+        uu = u[i, :, 0]
+        lobes = np.sign(uu[np.abs(uu) > 0.5])
+        first, last = lobes[0], lobes[-1]
+        assert lab[i] == int(first != last)
+        assert np.all(np.abs(u[i, 700:]) < 1e-6)   # the input window is over by 0.667 s
