@@ -114,6 +114,28 @@ def _cmd_bench(args) -> int:
     return rc
 
 
+def _cmd_sweep(args) -> int:
+    from .runner import ParameterError
+    from .sweep import GridError, load_grid, sweep
+    try:
+        grid = load_grid(args.grid)
+        section = args.section or grid.get("section")
+        if not section:
+            raise GridError("name the section on the command line or as `section:` in the grid")
+        summary = sweep(section, grid, profile=args.profile, scheduler=args.scheduler,
+                        n_workers=args.workers)
+    except (GridError, ParameterError, KeyError) as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    done = summary["n_points"] - summary["n_failed"]
+    cached = sum(1 for r in summary["rows"] if r.get("cached"))
+    print(f"[sweep] {done}/{summary['n_points']} points ok ({cached} cached) in "
+          f"{summary['wall_time_s']:.0f} s -> {summary['out']}")
+    for f in summary["failures"]:
+        print(f"error: point {f['point']} failed twice: {f['error']}", file=sys.stderr)
+    return 1 if summary["n_failed"] else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m snncore", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -147,6 +169,15 @@ def main(argv=None) -> int:
     p.add_argument("part", nargs="?")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check the harness")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("sweep", help="run a grid of parameter points on a Dask cluster")
+    p.add_argument("section", nargs="?")
+    p.add_argument("--grid", required=True, help="YAML grid file (fixed / product / zip)")
+    p.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"])
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler "
+                   "(default: a LocalCluster on this machine)")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    p.set_defaults(func=_cmd_sweep)
 
     args = ap.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
