@@ -1,0 +1,640 @@
+"""LC-SNN: unsupervised STDP networks with locally connected, convolutional or fully connected
+input layers on MNIST (Saunders et al. 2019, as re-implemented in D. Gafni's bachelor thesis).
+
+This module follows the behaviour of the thesis code (``../shared/papers/lcsnn.md``), quirks
+included. Units: one time step = ``dt`` = 1 ms; potentials in mV; rates in Hz.
+
+Network
+-------
+X (input): the 20x20 centre crop of an MNIST digit, Poisson-ISI encoded (:func:`encode`).
+Y (hidden): ``n_filters x conv_size x conv_size`` adaptive-threshold LIF neurons, flat index
+``f * P + p`` with ``p = i * conv_size + j`` (filter-major), ``P = conv_size**2``.
+
+* ``LC``: neuron ``(f, p)`` has its own ``k*k`` weights ``w[f, p, :]`` on the window with top-left
+  corner ``(i*stride, j*stride)``; the window is *gathered* (:func:`patch_index`), no dense
+  400 x n_Y masked matrix exists.
+* ``C``: shared kernels ``w[f, :]`` (a strided convolution, no padding, no bias).
+* ``FC``: ``LC`` with ``kernel = crop`` (one patch, every neuron sees all 400 inputs).
+
+Same-location competition: neuron ``(f, p)`` receives ``c_w`` from every ``(f', p)``, ``f' != f``.
+With competition learning (``comp_learning=True``) the competition is a dense ``n_Y x n_Y``
+matrix ``wyy[pre, post]`` (the learning rule touches every entry during an image, the mask is
+re-applied after each image, as in the thesis code).
+
+Step order (one step, :func:`_step`)
+------------------------------------
+input current ``I(t) = sX(t-1) . W + sY(t-1) . W_YY`` (one-step synaptic delay), then for Y::
+
+    v <- rest + decay (v - rest)
+    theta <- theta * theta_decay              (training only)
+    v <- v + I * [refractory count == 0]
+    rc <- max(rc - 1, 0)
+    s  = v >= thresh + theta
+    rc <- refrac, v <- reset  where s
+    theta <- theta + theta_plus * s           (training only)
+    traces: x <- x * exp(-1/tau); x <- 1 where s    (X and Y alike)
+
+then STDP (training only; PostPre with the same-step traces)::
+
+    W <- clip(W + nu_post * xX_pre * sY - nu_pre * sX * xY_post, 0, 1)
+
+and, with competition learning, ``W_YY <- clip(W_YY - A_pos sY_i xpost_j + A_neg xpre_i sY_j,
+c_w_min, c_w_max)``. After each training image every LC/FC neuron's (C: every kernel's) weights
+are rescaled to sum to ``mean_weight * k**2``. Between images the state (v, refractory counters,
+spikes, traces) is reset; thresholds ``theta`` and weights persist.
+
+Exactness note: the thesis clamps W at every training step. Clamping is idempotent, so the
+steps where no spike happens leave W unchanged; we clamp once at the start of each training image
+(where the thesis' first step would do it) and skip the STDP arithmetic on silent steps.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "LCConfig", "HParams", "NetState", "hparams", "patch_index", "crop_images", "poisson_table",
+    "encode", "init_state", "normalise", "competition_mask", "simulate_image", "train",
+    "train_networks", "spike_counts", "compute_votes", "vote", "VOTING", "linear_classifier_accuracy",
+    "THESIS_TABLE", "count_params",
+]
+
+REST, RESET, THRESH = -65.0, -65.0, -52.0
+ARCHS = ("LC", "C", "FC")
+
+
+# --------------------------------------------------------------------------------------------
+# configuration (static) and hyper-parameters (numeric, vmappable)
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class LCConfig:
+    """Static shape of one network (hashable: a jit static argument).
+
+    ``refrac=None`` picks the thesis' per-architecture value: 2 steps for LC, 5 for C and FC.
+    ``kernel`` is forced to ``crop`` for FC.
+    """
+    arch: str = "LC"
+    n_filters: int = 100
+    kernel: int = 12
+    stride: int = 4
+    crop: int = 20
+    time: int = 250
+    intensity: float = 127.5
+    refrac: Optional[int] = None
+    comp_learning: bool = False
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.arch == "FC" and self.kernel != self.crop:
+            object.__setattr__(self, "kernel", self.crop)
+        for name in ("n_filters", "kernel", "stride", "crop", "time"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.crop > 28:
+            raise ValueError(f"crop must be in 1..28 (MNIST is 28x28), got {self.crop}")
+        if self.kernel > self.crop:
+            raise ValueError(f"kernel must be in 1..crop={self.crop} so that at least one patch exists, "
+                             f"got kernel={self.kernel}")
+        if self.stride > self.crop:
+            raise ValueError(f"stride must be in 1..crop={self.crop}, got {self.stride}")
+        if not (np.isfinite(self.intensity) and self.intensity > 0):
+            raise ValueError(f"intensity must be a positive rate in Hz, got {self.intensity!r}")
+        if self.refrac is not None and (self.refrac < 0 or int(self.refrac) != self.refrac):
+            raise ValueError(f"refrac must be a non-negative integer number of steps, got {self.refrac!r}")
+
+    @property
+    def conv_size(self) -> int:
+        return (self.crop - self.kernel) // self.stride + 1
+
+    @property
+    def n_patches(self) -> int:
+        return self.conv_size ** 2
+
+    @property
+    def k2(self) -> int:
+        return self.kernel ** 2
+
+    @property
+    def n_y(self) -> int:
+        return self.n_filters * self.n_patches
+
+    @property
+    def refractory(self) -> int:
+        if self.refrac is not None:
+            return int(self.refrac)
+        return 2 if self.arch == "LC" else 5
+
+
+class HParams(NamedTuple):
+    """Numeric hyper-parameters; every field may carry a leading network axis for ``vmap``."""
+    mean_weight: Any      # mean in-field weight; per-neuron (C: per-kernel) sum = mean_weight * k^2
+    c_w: Any              # competition weight (<= 0)
+    nu_pre: Any           # depression rate (pre spike x post trace)
+    nu_post: Any          # potentiation rate (pre trace x post spike)
+    tau_x: Any            # X trace time constant (ms)
+    tau_pos: Any          # Y presynaptic trace (only YY learning)
+    tau_neg: Any          # Y postsynaptic trace (XY and YY learning)
+    a_pos: Any            # YY: subtracted, pre spike x post trace
+    a_neg: Any            # YY: added, pre trace x post spike
+    c_w_min: Any          # YY clamp
+    c_w_max: Any
+    tc_decay: Any         # membrane time constant (ms)
+    theta_plus: Any       # threshold increment per training spike (mV)
+    tc_theta_decay: Any   # threshold decay time constant (ms)
+
+
+def hparams(mean_weight=0.32, c_w=-50.0, *, nu_pre=1e-4, nu_post=1e-2, tau_x=20.0, tau_pos=20.0,
+            tau_neg=20.0, a_pos=-0.3, a_neg=-3.0, c_w_min=-np.inf, c_w_max=0.0, tc_decay=20.0,
+            theta_plus=0.05, tc_theta_decay=1e6) -> HParams:
+    """Build :class:`HParams` (thesis defaults), checking ranges. Arrays give a grid/network axis."""
+    mw = np.asarray(mean_weight, np.float64)
+    if not (np.all(np.isfinite(mw)) and np.all(mw > 0)):
+        raise ValueError(f"mean_weight must be > 0 and finite (a zero mean weight gives zero-sum "
+                         f"columns that cannot be normalised), got {mean_weight!r}")
+    cw = np.asarray(c_w, np.float64)
+    if not (np.all(np.isfinite(cw)) and np.all(cw <= 0)):
+        raise ValueError(f"c_w (competition weight) must be finite and <= 0, got {c_w!r}")
+    for name, v in (("tau_x", tau_x), ("tau_pos", tau_pos), ("tau_neg", tau_neg),
+                    ("tc_decay", tc_decay), ("tc_theta_decay", tc_theta_decay)):
+        a = np.asarray(v, np.float64)
+        if not (np.all(np.isfinite(a)) and np.all(a > 0)):
+            raise ValueError(f"{name} must be a positive time constant in ms, got {v!r}")
+    if np.any(np.asarray(c_w_min) > np.asarray(c_w_max)):
+        raise ValueError(f"c_w_min ({c_w_min}) must be <= c_w_max ({c_w_max})")
+    f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    return HParams(f(mean_weight), f(c_w), f(nu_pre), f(nu_post), f(tau_x), f(tau_pos), f(tau_neg),
+                   f(a_pos), f(a_neg), f(c_w_min), f(c_w_max), f(tc_decay), f(theta_plus),
+                   f(tc_theta_decay))
+
+
+class NetState(NamedTuple):
+    w: Any      # LC/FC: [F, P, K]; C: [F, K]
+    theta: Any  # [F, P] adaptive threshold (mV)
+    wyy: Any    # [n_Y, n_Y] (pre, post) with competition learning, else None
+
+
+# --------------------------------------------------------------------------------------------
+# geometry
+# --------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _patch_index_np(crop: int, kernel: int, stride: int) -> np.ndarray:
+    cs = (crop - kernel) // stride + 1
+    if cs < 1:
+        raise ValueError(f"kernel={kernel} with stride={stride} gives no patch in a {crop}x{crop} crop")
+    i, j, ki, kj = np.meshgrid(np.arange(cs), np.arange(cs), np.arange(kernel), np.arange(kernel),
+                               indexing="ij")
+    rows, cols = i * stride + ki, j * stride + kj
+    return (rows * crop + cols).reshape(cs * cs, kernel * kernel).astype(np.int32)
+
+
+def patch_index(cfg: LCConfig) -> np.ndarray:
+    """``idx[p, k]``: flat crop pixel seen by patch ``p = i*cs + j`` at kernel offset
+    ``k = ki*kernel + kj``, i.e. row ``i*stride + ki``, column ``j*stride + kj``."""
+    return _patch_index_np(cfg.crop, cfg.kernel, cfg.stride)
+
+
+def competition_mask(cfg: LCConfig) -> np.ndarray:
+    """Dense ``[n_Y, n_Y]`` 0/1 mask of competition pairs: same patch, different filter."""
+    p = np.arange(cfg.n_y) % cfg.n_patches
+    same = p[:, None] == p[None, :]
+    return (same & ~np.eye(cfg.n_y, dtype=bool)).astype(np.float32)
+
+
+def crop_images(images, cfg: LCConfig) -> np.ndarray:
+    """Centre-crop uint8 images ``[N, 28, 28]`` (or one ``[28, 28]``) to ``[N, crop*crop]``."""
+    a = np.asarray(images)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3 or a.shape[1:] != (28, 28):
+        raise ValueError(f"images must be MNIST-shaped [N, 28, 28] (or [28, 28]), got shape {a.shape}")
+    if a.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 pixel values 0..255, got dtype {a.dtype}")
+    top = int(round((28 - cfg.crop) / 2.0))  # torchvision CenterCrop
+    return np.ascontiguousarray(a[:, top:top + cfg.crop, top:top + cfg.crop].reshape(len(a), -1))
+
+
+# --------------------------------------------------------------------------------------------
+# Poisson-ISI encoder (bindsnet `poisson` semantics)
+# --------------------------------------------------------------------------------------------
+
+_QBITS = 14  # resolution of the quantile table that starts the exact CDF inversion
+
+
+@functools.lru_cache(maxsize=None)
+def _table_np(intensity: float, time: int):
+    from scipy.stats import poisson
+    v = np.arange(256, dtype=np.float64)
+    rate = v / 255.0 * intensity                       # Hz
+    lam = np.where(rate > 0, 1000.0 / np.maximum(rate, 1e-300), np.inf)   # mean ISI in steps
+    m = np.arange(time + 1)
+    cdf = np.zeros((256, time + 1))
+    cdf[1:] = poisson.cdf(m[None, :], lam[1:, None])
+    cdf = cdf.astype(np.float32)
+    # start[v, b] = #{m : cdf[v, m] < b / 2^QBITS}: a lower bound of the inverse CDF for every u in
+    # bin b; the exact value is reached by stepping up while cdf[v, isi] < u (see encode)
+    grid = (np.arange(2 ** _QBITS + 1) / 2 ** _QBITS).astype(np.float32)
+    start = np.stack([np.searchsorted(cdf[i], grid, side="left") for i in range(256)])
+    start[0] = time + 1   # pixel 0: rate 0, never spikes
+    dtype = np.uint8 if time + 1 < 256 else np.int32
+    # ISIs are >= 1 step (zeros replaced by 1), so at most `time` are ever needed; fewer suffice
+    # whenever the sum of n ISIs exceeds `time` with overwhelming probability (12 sigma).
+    lmin = max(float(lam[255]), 1.0)
+    n = 1
+    while n < time and n * lmin - 12.0 * math.sqrt(n * lmin) <= time:
+        n += 1
+    return cdf, start.astype(dtype), int(n)
+
+
+def _table_dev(intensity: float, time: int):
+    cdf, start, n = _table_np(intensity, time)
+    return jnp.asarray(cdf.reshape(-1)), jnp.asarray(start.reshape(-1)), n
+
+
+def poisson_table(cfg: LCConfig):
+    """``(cdf [256, time+1], start [256, 2^14 + 1], n_isi)``: the Poisson CDF of the inter-spike
+    interval (in steps) for every pixel value, a quantile table to start its inversion, and the
+    number of intervals drawn per pixel."""
+    return _table_np(float(cfg.intensity), int(cfg.time))
+
+
+def encode(cfg: LCConfig, pixels, key):
+    """Poisson-ISI spike trains ``[time, n_pixels]`` (float32 0/1) for uint8 ``pixels [n]``.
+
+    As bindsnet's ``poisson``: rate ``r = pixel/255 * intensity`` Hz; ISIs ~ Poisson with mean
+    ``1000 / r`` steps, a zero ISI becomes 1; spike times are the cumulative sums, kept in
+    ``1..time``; time ``t`` is step ``t-1``. Pixels at 0 never spike. The ISI is drawn exactly by
+    inverting the tabulated CDF (``isi = #{m : cdf[m] < u}``; values above ``time`` are lumped:
+    they cannot produce a spike): a quantile table gives a lower bound, then the search steps up
+    while ``cdf[isi] < u``.
+    """
+    cdf, start, n_isi = _table_dev(float(cfg.intensity), int(cfg.time))
+    T = cfg.time
+    pixels = jnp.asarray(pixels).astype(jnp.int32)
+    u = jax.random.uniform(key, (pixels.shape[0], n_isi), jnp.float32)
+    b = jnp.minimum((u * 2 ** _QBITS).astype(jnp.int32), 2 ** _QBITS - 1)
+    row = (pixels * (2 ** _QBITS + 1))[:, None]
+    lo = start[row + b].astype(jnp.int32)          # answer in [lo, hi]: the bin's bounds
+    hi = start[row + b + 1].astype(jnp.int32)
+    base = (pixels * (T + 1))[:, None]
+
+    def bisect(c):
+        lo, hi = c
+        mid = (lo + hi) // 2
+        below = cdf[base + jnp.minimum(mid, T)] < u
+        open_ = lo < hi
+        return (jnp.where(open_ & below, mid + 1, lo), jnp.where(open_ & ~below, mid, hi))
+
+    isi, _ = jax.lax.while_loop(lambda c: jnp.any(c[0] < c[1]), bisect, (lo, hi))
+    isi = jnp.maximum(isi, 1)
+    times = jnp.cumsum(isi, axis=1)                                        # [n, n_isi]
+    times = jnp.where(times <= T, times, 0)
+    n = pixels.shape[0]
+    col = jnp.broadcast_to(jnp.arange(n)[:, None], times.shape)
+    raster = jnp.zeros((T + 1, n), jnp.float32).at[times, col].set(1.0)
+    return raster[1:]
+
+
+# --------------------------------------------------------------------------------------------
+# state
+# --------------------------------------------------------------------------------------------
+
+def normalise(cfg: LCConfig, hp: HParams, w):
+    """Rescale each neuron's (C: each kernel's) weights to sum to ``mean_weight * k^2``.
+    A column that sums to zero stays zero (the thesis code would produce NaN there)."""
+    s = jnp.sum(w, axis=-1, keepdims=True)
+    norm = hp.mean_weight * cfg.k2
+    return jnp.where(s > 0, w * (norm / jnp.where(s > 0, s, 1.0)), 0.0)
+
+
+def init_state(cfg: LCConfig, hp: HParams, key) -> NetState:
+    """Uniform(0, 1) weights; LC/FC pre-normalised, C not (as in the thesis); theta = 0; with
+    competition learning ``wyy = U(0,1) * c_w`` on the competition pairs."""
+    k1, k2 = jax.random.split(key)
+    F, P, K = cfg.n_filters, cfg.n_patches, cfg.k2
+    if cfg.arch == "C":
+        w = jax.random.uniform(k1, (F, K), jnp.float32)
+    else:
+        w = normalise(cfg, hp, jax.random.uniform(k1, (F, P, K), jnp.float32))
+    wyy = None
+    if cfg.comp_learning:
+        wyy = jax.random.uniform(k2, (cfg.n_y, cfg.n_y), jnp.float32) * hp.c_w * competition_mask(cfg)
+    return NetState(w=w, theta=jnp.zeros((F, P), jnp.float32), wyy=wyy)
+
+
+# --------------------------------------------------------------------------------------------
+# one image
+# --------------------------------------------------------------------------------------------
+
+class _Carry(NamedTuple):
+    v: Any
+    rc: Any
+    theta: Any
+    xx: Any       # X trace [n_pix]
+    ypost: Any    # Y post trace (tau_neg) [F, P]
+    ypre: Any     # Y pre trace (tau_pos) [F, P]
+    sx: Any       # previous X spikes [n_pix]
+    sy: Any       # previous Y spikes [F, P]
+    w: Any
+    wyy: Any
+    count: Any    # Y spike counts [F, P]
+
+
+def _current(cfg: LCConfig, w, sxp):
+    if cfg.arch == "C":
+        return w @ sxp.T                                  # [F,K] x [K,P]
+    return jnp.einsum("fpk,pk->fp", w, sxp)
+
+
+def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn_xy: bool = False,
+                   learn_yy: bool = False, adapt: Optional[bool] = None, yy: str = "fixed",
+                   skip_silent: bool = True, record: bool = False):
+    """Run one image ``raster [time, crop*crop]`` from the reset state.
+
+    ``learn_xy`` / ``learn_yy``: STDP on the input / competition weights. ``adapt`` (default:
+    ``learn_xy or learn_yy``): the network is in training mode (threshold adaptation and decay).
+    ``yy``: ``"fixed"`` = same-location competition with weight ``c_w`` (block form), ``"dense"`` =
+    the matrix ``state.wyy``. Returns ``(state, counts [F, P])`` (plus the spike raster
+    ``[time, F, P]`` when ``record``); no normalisation here.
+    """
+    if adapt is None:
+        adapt = learn_xy or learn_yy
+    if yy not in ("fixed", "dense"):
+        raise ValueError(f"yy must be 'fixed' or 'dense', got {yy!r}")
+    if (yy == "dense" or learn_yy) and state.wyy is None:
+        raise ValueError("yy='dense' / learn_yy need state.wyy (build the config with comp_learning=True)")
+    idx = jnp.asarray(patch_index(cfg))
+    F, P = cfg.n_filters, cfg.n_patches
+    decay = jnp.exp(-1.0 / hp.tc_decay)
+    th_decay = jnp.exp(-1.0 / hp.tc_theta_decay)
+    dx, dpos, dneg = jnp.exp(-1.0 / hp.tau_x), jnp.exp(-1.0 / hp.tau_pos), jnp.exp(-1.0 / hp.tau_neg)
+    refrac = float(cfg.refractory)
+
+    def step(c: _Carry, xs):
+        sx_now, i_pre = xs
+        # input current from the previous step's spikes (one-step delay)
+        if learn_xy:
+            i_in = _current(cfg, c.w, c.sx[idx])
+        else:  # weights fixed during the image: the X current was computed for all steps at once
+            i_in = i_pre
+        if yy == "fixed":
+            i_in = i_in + hp.c_w * (jnp.sum(c.sy, axis=0, keepdims=True) - c.sy)
+        else:
+            i_in = i_in + (c.sy.reshape(-1) @ c.wyy).reshape(F, P)
+        v = REST + decay * (c.v - REST)
+        theta = c.theta * th_decay if adapt else c.theta
+        v = v + i_in * (c.rc == 0)
+        rc = jnp.maximum(c.rc - 1.0, 0.0)
+        s = (v >= THRESH + theta).astype(jnp.float32)
+        rc = jnp.where(s > 0, refrac, rc)
+        v = jnp.where(s > 0, RESET, v)
+        if adapt:
+            theta = theta + hp.theta_plus * s
+        xx = jnp.where(sx_now > 0, 1.0, c.xx * dx)
+        ypost = jnp.where(s > 0, 1.0, c.ypost * dneg)
+        ypre = jnp.where(s > 0, 1.0, c.ypre * dpos)
+        w, wyy = c.w, c.wyy
+        if learn_xy:
+            sxp, xxp = sx_now[idx], xx[idx]
+
+            def upd(w):
+                if cfg.arch == "C":
+                    dw = hp.nu_post * (s @ xxp) - hp.nu_pre * (ypost @ sxp)
+                else:
+                    dw = (hp.nu_post * s[:, :, None] * xxp[None]
+                          - hp.nu_pre * ypost[:, :, None] * sxp[None])
+                return jnp.clip(w + dw, 0.0, 1.0)
+
+            if skip_silent:
+                active = jnp.any(s > 0) | (jnp.any(sx_now > 0) & jnp.any(ypost > 0))
+                w = jax.lax.cond(active, upd, lambda w: w, w)
+            else:
+                w = upd(w)
+        if learn_yy:
+            sf, pof, prf = s.reshape(-1), ypost.reshape(-1), ypre.reshape(-1)
+            wyy = jnp.clip(wyy - hp.a_pos * sf[:, None] * pof[None, :] + hp.a_neg * prf[:, None] * sf[None, :],
+                           hp.c_w_min, hp.c_w_max)
+        return _Carry(v, rc, theta, xx, ypost, ypre, sx_now, s, w, wyy, c.count + s), (s if record else None)
+
+    w0 = jnp.clip(state.w, 0.0, 1.0) if learn_xy else state.w
+    zf = jnp.zeros((F, P), jnp.float32)
+    zx = jnp.zeros((cfg.crop * cfg.crop,), jnp.float32)
+    c0 = _Carry(v=jnp.full((F, P), REST, jnp.float32), rc=zf, theta=state.theta, xx=zx, ypost=zf, ypre=zf,
+                sx=zx, sy=zf, w=w0, wyy=state.wyy, count=zf)
+    if learn_xy:
+        i_all = jnp.zeros((raster.shape[0], 0), jnp.float32)   # unused
+    else:
+        prev = jnp.concatenate([jnp.zeros_like(raster[:1]), raster[:-1]], axis=0)[:, idx]   # [T, P, K]
+        if cfg.arch == "C":
+            i_all = jnp.einsum("fk,tpk->tfp", w0, prev)
+        else:
+            i_all = jnp.einsum("fpk,tpk->tfp", w0, prev)
+    c, rec = jax.lax.scan(step, c0, (raster, i_all))
+    if record:
+        return NetState(w=c.w, theta=c.theta, wyy=c.wyy), c.count, rec
+    return NetState(w=c.w, theta=c.theta, wyy=c.wyy), c.count
+
+
+# --------------------------------------------------------------------------------------------
+# training (one image at a time) and batched spike counts
+# --------------------------------------------------------------------------------------------
+
+def train(cfg: LCConfig, hp: HParams, state: NetState, images, order, key, *, learn_xy: bool = True,
+          learn_yy: Optional[bool] = None, yy: Optional[str] = None, skip_silent: bool = True):
+    """Train one network on ``images[order]`` one image at a time (``images``: cropped uint8
+    ``[N, crop*crop]``, ``order``: int indices). Per image: encode, 250 steps with learning,
+    competition mask (with competition learning), per-neuron normalisation. Pure and jittable
+    (``cfg`` and the flags static); returns ``(state, total Y spikes per image)``."""
+    if learn_yy is None:
+        learn_yy = cfg.comp_learning
+    if yy is None:
+        yy = "dense" if cfg.comp_learning else "fixed"
+    mask = jnp.asarray(competition_mask(cfg)) if (cfg.comp_learning and learn_yy) else None
+    keys = jax.random.split(key, order.shape[0])
+
+    def body(st, xs):
+        i, k = xs
+        raster = encode(cfg, images[i], k)
+        st, cnt = simulate_image(cfg, hp, st, raster, learn_xy=learn_xy, learn_yy=learn_yy,
+                                 adapt=True, yy=yy, skip_silent=skip_silent)
+        wyy = st.wyy * mask if mask is not None else st.wyy
+        w = normalise(cfg, hp, st.w)
+        return NetState(w, st.theta, wyy), jnp.sum(cnt)
+
+    return jax.lax.scan(body, state, (order, keys))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "learn_xy", "learn_yy", "yy", "skip_silent", "hp_axis"))
+def _train_many(cfg, hp, states, images, orders, keys, learn_xy, learn_yy, yy, skip_silent, hp_axis):
+    f = lambda h, s, o, k: train(cfg, h, s, images, o, k, learn_xy=learn_xy, learn_yy=learn_yy,  # noqa: E731
+                                 yy=yy, skip_silent=skip_silent)
+    return jax.vmap(f, in_axes=(hp_axis, 0, 0, 0))(hp, states, orders, keys)
+
+
+def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders, keys, *,
+                   learn_xy: bool = True, learn_yy: Optional[bool] = None, yy: Optional[str] = None,
+                   skip_silent: bool = True, chunk: Optional[int] = None, progress=None):
+    """Train ``N`` networks together (``vmap``; each still one image at a time): ``states`` and
+    ``orders [N, n_iter]`` and ``keys [N]`` carry the network axis; ``hp`` too when its fields
+    are arrays with a leading axis of size N (a grid), else it is shared. ``chunk`` splits the
+    image sequence into several launches (progress / checkpoint points)."""
+    if learn_yy is None:
+        learn_yy = cfg.comp_learning
+    if yy is None:
+        yy = "dense" if cfg.comp_learning else "fixed"
+    orders = jnp.asarray(orders, jnp.int32)
+    if orders.ndim != 2:
+        raise ValueError(f"orders must be [n_networks, n_images], got shape {orders.shape}")
+    n_net, n_iter = orders.shape
+    hp_axis = 0 if np.ndim(hp.mean_weight) >= 1 else None
+    if hp_axis == 0 and np.shape(hp.mean_weight)[0] != n_net:
+        raise ValueError(f"hp has {np.shape(hp.mean_weight)[0]} settings but orders has {n_net} networks")
+    if hp_axis == 0:
+        hp = HParams(*[jnp.broadcast_to(x, (n_net,)) for x in hp])
+    images = jnp.asarray(images)
+    chunk = n_iter if not chunk else int(chunk)
+    totals = []
+    for a in range(0, n_iter, chunk):
+        ks = jax.vmap(lambda k: jax.random.fold_in(k, a))(keys)
+        states, tot = _train_many(cfg, hp, states, images, orders[:, a:a + chunk], ks, learn_xy, learn_yy,
+                                  yy, skip_silent, hp_axis)
+        totals.append(np.asarray(tot))
+        if progress is not None:
+            progress(min(a + chunk, n_iter))
+    return states, (np.concatenate(totals, axis=1) if totals else np.zeros((n_net, 0)))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "yy", "hp_axis"))
+def _counts_chunk(cfg, hp, states, pixels, keys, yy, hp_axis):
+    def one_net(h, st, ks):
+        if cfg.arch == "C":  # C starts unnormalised; trained networks are normalised already
+            st = NetState(normalise(cfg, h, st.w), st.theta, st.wyy)
+
+        def one_img(px, k):
+            return simulate_image(cfg, h, st, encode(cfg, px, k), yy=yy)[1]
+        return jax.vmap(one_img)(pixels, ks)
+    return jax.vmap(one_net, in_axes=(hp_axis, 0, 0))(hp, states, keys)
+
+
+def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, batch: int = 128,
+                 yy: Optional[str] = None, progress=None) -> np.ndarray:
+    """Spike counts ``[N_networks, n_images, F, P]`` of ``N`` networks (leading axis of
+    ``states``) on the same ``images`` (cropped uint8 ``[n, crop*crop]``), learning off (theta
+    frozen, no STDP), batched over images. Every network sees its own Poisson trains."""
+    if yy is None:
+        yy = "dense" if cfg.comp_learning else "fixed"
+    images = np.asarray(images)
+    if images.ndim != 2 or images.shape[1] != cfg.crop ** 2 or images.dtype != np.uint8:
+        raise ValueError(f"images must be cropped uint8 [n, {cfg.crop ** 2}] (see crop_images), got "
+                         f"{images.dtype} {images.shape}")
+    n = len(images)
+    n_net = jax.tree_util.tree_leaves(states)[0].shape[0]
+    hp_axis = 0 if np.ndim(hp.mean_weight) >= 1 else None
+    if hp_axis == 0:
+        hp = HParams(*[jnp.broadcast_to(x, (n_net,)) for x in hp])
+    batch = max(1, min(batch, n))
+    out = np.zeros((n_net, n, cfg.n_filters, cfg.n_patches), np.float32)
+    for a in range(0, n, batch):
+        px = images[a:a + batch]
+        m = len(px)
+        if m < batch:  # pad to a fixed shape (one compilation)
+            px = np.concatenate([px, np.zeros((batch - m, px.shape[1]), px.dtype)])
+        ks = jax.random.split(jax.random.fold_in(key, a), n_net * batch).reshape(n_net, batch, -1)
+        c = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis)
+        out[:, a:a + m] = np.asarray(c)[:, :m]
+        if progress is not None:
+            progress(a + m)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# calibration, voting, linear classifier
+# --------------------------------------------------------------------------------------------
+
+def compute_votes(counts, labels, n_classes: int = 10) -> np.ndarray:
+    """``votes[c, f, p]`` = mean spike count of neuron (f, p) over the calibration images of
+    class ``c`` (0 for a class without images). ``counts [n, F, P]``."""
+    counts = np.asarray(counts, np.float64)
+    labels = np.asarray(labels).astype(int)
+    if counts.ndim != 3 or len(counts) != len(labels):
+        raise ValueError(f"counts must be [n, F, P] with one label per image; got {counts.shape}, "
+                         f"{labels.shape}")
+    votes = np.zeros((n_classes,) + counts.shape[1:])
+    for c in range(n_classes):
+        sel = labels == c
+        if sel.any():
+            votes[c] = counts[sel].mean(0)
+    return votes
+
+
+def vote(counts, votes, method: str = "patch") -> np.ndarray:
+    """Predicted classes ``[n]`` (−1 where the network was silent, ``Σ_c res_c == 0``).
+
+    * ``patch``: ``res_c = Σ_p max_f counts[f,p] votes[c,f,p]``
+    * ``all``: ``res_c = Σ_{f,p} counts[f,p] votes[c,f,p]``
+    * ``spikes_first``: per patch the filter with most spikes (first on ties) votes with
+      ``counts[f*,p] votes[c,f*,p]``.
+    """
+    counts = np.asarray(counts, np.float64)
+    votes = np.asarray(votes, np.float64)
+    prod = counts[:, None] * votes[None]                       # [n, C, F, P]
+    if method == "patch":
+        res = prod.max(axis=2).sum(axis=2)
+    elif method == "all":
+        res = prod.sum(axis=(2, 3))
+    elif method == "spikes_first":
+        fstar = counts.argmax(axis=1)                          # [n, P]
+        res = np.take_along_axis(prod, fstar[:, None, None, :], axis=2)[:, :, 0].sum(-1)
+    else:
+        raise ValueError(f"method must be one of {VOTING}, got {method!r}")
+    pred = res.argmax(axis=1)
+    return np.where(res.sum(axis=1) == 0, -1, pred)
+
+
+VOTING = ("patch", "all", "spikes_first")
+
+
+def linear_classifier_accuracy(train_counts, train_labels, test_counts, test_labels, seed: int = 0):
+    """scikit-learn ``SGDClassifier`` with default settings on flattened spike counts (thesis
+    "method 2"). Returns ``(accuracy, predictions)``."""
+    from sklearn.linear_model import SGDClassifier
+    Xtr = np.asarray(train_counts).reshape(len(train_counts), -1)
+    Xte = np.asarray(test_counts).reshape(len(test_counts), -1)
+    clf = SGDClassifier(random_state=seed).fit(Xtr, np.asarray(train_labels))
+    pred = clf.predict(Xte)
+    return float(np.mean(pred == np.asarray(test_labels))), pred
+
+
+def count_params(cfg: LCConfig) -> int:
+    """The thesis' parameter count: LC ``k^2 n_Y + P F (F-1)``; C ``k^2 + P F (F-1)`` (its
+    undercount); FC as LC with one patch."""
+    comp = cfg.n_patches * cfg.n_filters * (cfg.n_filters - 1)
+    if cfg.arch == "C":
+        return cfg.k2 + comp
+    return cfg.k2 * cfg.n_y + comp
+
+
+#: thesis table (N = 5 networks, mean ± std in %): (arch, filters, kernel, comp-trained, m1, s1, m2, s2)
+THESIS_TABLE = [
+    ("LC", 1000, 12, False, 92.3, 0.7, 95.1, 0.5),
+    ("LC", 100, 12, False, 87.5, 0.9, 91.5, 0.6),
+    ("LC", 100, 8, False, 82.9, 0.6, 88.1, 0.7),
+    ("LC", 25, 12, True, 82.3, 1.0, 88.2, 0.6),
+    ("LC", 25, 12, False, 80.1, 1.0, 85.5, 0.8),
+    ("LC", 25, 8, False, 73.6, 1.0, 80.3, 0.7),
+    ("C", 169, 12, False, 79.2, 1.6, 85.7, 1.4),
+    ("C", 81, 12, False, 77.2, 1.7, 83.1, 1.2),
+    ("C", 100, 8, False, 77.4, 1.9, 82.1, 1.3),
+    ("C", 25, 12, False, 65.8, 0.7, 77.1, 0.6),
+    ("C", 25, 8, False, 63.1, 1.2, 75.8, 0.5),
+    ("FC", 100, 20, False, 81.4, 0.9, 82.1, 0.8),
+]

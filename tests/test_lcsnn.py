@@ -1,0 +1,252 @@
+"""Tests of snncore.models.lcsnn against hand-computed discrete updates and independent
+references written with plain numpy loops."""
+import os
+
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/snncore/jax"))
+import numpy as np
+import pytest
+import jax
+import jax.numpy as jnp
+from scipy.stats import poisson
+
+from snncore.models import lcsnn as L
+
+D = np.exp(-1 / 20)  # membrane / trace decay per 1 ms step
+
+
+def _const_input_raster(T, K, pixel=0):
+    r = np.zeros((T, K), np.float32)
+    r[:, pixel] = 1.0
+    return jnp.asarray(r)
+
+
+def _one_neuron(arch="LC", refrac=None, w_in=5.0, T=30, adapt=False):
+    # one neuron with one patch (kernel = crop) fed by one pixel spiking at every step
+    cfg = L.LCConfig(arch, 1, 4, 1, crop=4, time=T, refrac=refrac)
+    hp = L.hparams(0.5, 0.0)
+    w = np.zeros((1, 1, 16), np.float32) if arch != "C" else np.zeros((1, 16), np.float32)
+    w[..., 0] = w_in
+    st = L.NetState(jnp.asarray(w), jnp.zeros((1, 1)), None)
+    rec = L.simulate_image(cfg, hp, st, _const_input_raster(T, 16), adapt=adapt, record=True)[2]
+    out = [int(t) for t in np.nonzero(np.asarray(rec)[:, 0, 0])[0]]
+    return out
+
+
+def test_single_neuron_spike_timing_by_hand():
+    # u = v - rest; step 0 gets no input (one-step delay), then u_n = D u_{n-1} + 5:
+    # u1 = 5, u2 = 5 + 5 D = 9.756, u3 = 14.28 >= 13 (= -52 - -65): spike at step 3, reset to 0.
+    # LC (refrac 2): input ignored at steps 4, 5, integrates again from step 6 -> 3, 8, 13, ...
+    assert 5 + 5 * D < 13 <= 5 + 5 * D + 5 * D * D
+    assert _one_neuron("LC") == [3, 8, 13, 18, 23, 28]
+    # C / FC default refractory period is 5 steps: ignored 4..8, integrates from 9 -> 3, 11, 19, 27
+    assert _one_neuron("C") == [3, 11, 19, 27]
+    assert _one_neuron("LC", refrac=5) == [3, 11, 19, 27]
+
+
+def test_threshold_adaptation_only_in_training():
+    # with adaptation theta grows by 0.05 mV per spike; an input just above threshold stops firing
+    w_in = 13.0  # u jumps to 13 in one step: spikes at threshold exactly (v >= thresh)
+    silent = _one_neuron("LC", w_in=w_in, T=12, adapt=False)
+    assert silent == [1, 4, 7, 10]
+    # in training mode, after the first spike theta = 0.05 > 0: 13 < 13.05 needs two steps of input
+    adapting = _one_neuron("LC", w_in=w_in, T=12, adapt=True)
+    assert adapting[0] == 1 and adapting[1] == 5
+
+
+def _reference_stdp(w0, raster, refrac, T, nu_pre=1e-4, nu_post=1e-2, theta_plus=0.05):
+    """Plain-numpy reference of one neuron (F = 1, P = 1) with PostPre STDP, step by step."""
+    w = np.clip(w0.astype(np.float64), 0, 1)
+    K = len(w)
+    v, rc, theta = -65.0, 0, 0.0
+    xx, ypost = np.zeros(K), 0.0
+    sx_prev, sy_prev = np.zeros(K), 0.0
+    th_decay = np.exp(-1e-6)
+    spikes = []
+    for t in range(T):
+        i_in = float(sx_prev @ w)
+        v = -65 + D * (v + 65)
+        theta *= th_decay
+        if rc == 0:
+            v += i_in
+        rc = max(rc - 1, 0)
+        s = 1.0 if v >= -52 + theta else 0.0
+        if s:
+            rc, v = refrac, -65.0
+            spikes.append(t)
+        theta += theta_plus * s
+        sx = raster[t]
+        xx = np.where(sx > 0, 1.0, xx * D)
+        ypost = 1.0 if s else ypost * D
+        w = np.clip(w + nu_post * xx * s - nu_pre * sx * ypost, 0, 1)
+        sx_prev, sy_prev = sx, s
+    return w, spikes, theta
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_stdp_traces_and_clamp_match_reference(skip):
+    rng = np.random.default_rng(0)
+    T, K = 120, 16
+    raster = (rng.random((T, K)) < 0.3).astype(np.float32)
+    w0 = rng.uniform(0, 1.2, K).astype(np.float32)   # some > 1: clamped at the first training step
+    w0[3] = 5e-5                                       # depressed below 0: clamp at 0
+    cfg = L.LCConfig("LC", 1, 4, 1, crop=4, time=T)
+    hp = L.hparams(0.5, 0.0)
+    st = L.NetState(jnp.asarray(w0[None, None]), jnp.zeros((1, 1)), None)
+    st2, cnt = L.simulate_image(cfg, hp, st, jnp.asarray(raster), learn_xy=True, skip_silent=skip)
+    w_ref, spikes, theta = _reference_stdp(w0, raster, 2, T)
+    assert len(spikes) == int(cnt[0, 0]) > 3
+    np.testing.assert_allclose(np.asarray(st2.w[0, 0]), w_ref, atol=2e-6)
+    np.testing.assert_allclose(float(st2.theta[0, 0]), theta, rtol=1e-5)
+    assert np.asarray(st2.w).min() >= 0 and np.asarray(st2.w).max() <= 1
+
+
+def test_traces_are_set_to_one_not_incremented():
+    # two X spikes in consecutive steps: the trace is 1 (set), not 1 + D (additive)
+    T, K = 3, 16
+    raster = np.zeros((T, K), np.float32)
+    raster[0, 0] = raster[1, 0] = 1
+    cfg = L.LCConfig("LC", 1, 4, 1, crop=4, time=T)
+    hp = L.hparams(0.5, 0.0)
+    # a neuron driven to spike at step 2 by pixel 1 (weight 20 mV, spike at step 1 -> input at 2)
+    raster[1, 1] = 1
+    w0 = np.zeros((1, 1, K), np.float32)
+    w0[0, 0, 0], w0[0, 0, 1] = 0.5, 1.0
+    st = L.NetState(jnp.asarray(w0), jnp.zeros((1, 1)), None)
+    hp = hp._replace(theta_plus=jnp.float32(0.0))
+    # scale: input 0.5 + 1.0 mV is far below threshold -> no post spike; depression needs a post
+    # trace, potentiation a post spike: weights must not move at all
+    st2, cnt = L.simulate_image(cfg, hp, st, jnp.asarray(raster), learn_xy=True)
+    assert float(cnt.sum()) == 0
+    np.testing.assert_array_equal(np.asarray(st2.w), w0)
+    # the reference with a post spike: potentiation of pixel 0 = nu_post * x_pre with x_pre = 1 at
+    # step 1 (set) and D at step 2
+    w_ref, _, _ = _reference_stdp(np.array([0.5, 0.0]), np.array([[1, 0], [1, 0], [0, 0]], float), 2, 3)
+    assert np.all(w_ref == np.array([0.5, 0.0]))
+
+
+def test_patch_index_receptive_fields():
+    cfg = L.LCConfig("LC", 3, 12, 4)
+    idx = L.patch_index(cfg)
+    assert cfg.conv_size == 3 and idx.shape == (9, 144)
+    # patch (i, j) = (1, 2), kernel offset (ki, kj) = (3, 5): row 4 + 3, col 8 + 5
+    assert idx[1 * 3 + 2, 3 * 12 + 5] == (4 + 3) * 20 + (8 + 5)
+    assert idx[0, 0] == 0 and idx[8, 143] == 399
+    assert L.LCConfig("LC", 3, 8, 4).conv_size == 4
+    assert L.LCConfig("FC", 5, 3).kernel == 20 and L.LCConfig("FC", 5, 3).n_patches == 1
+    # the LC current from the gather equals an explicit loop over receptive fields
+    rng = np.random.default_rng(1)
+    hp = L.hparams(0.3, -10.0)
+    st = L.init_state(cfg, hp, jax.random.PRNGKey(0))
+    w = np.asarray(st.w)
+    x = (rng.random(400) < 0.3).astype(np.float32)
+    got = np.asarray(L._current(cfg, st.w, jnp.asarray(x)[idx]))
+    img = x.reshape(20, 20)
+    ref = np.zeros((3, 9))
+    for f in range(3):
+        for i in range(3):
+            for j in range(3):
+                win = img[4 * i:4 * i + 12, 4 * j:4 * j + 12].reshape(-1)
+                ref[f, i * 3 + j] = win @ w[f, i * 3 + j]
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    # C: shared kernels = strided correlation
+    cfgc = L.LCConfig("C", 2, 8, 4)
+    stc = L.init_state(cfgc, hp, jax.random.PRNGKey(1))
+    gotc = np.asarray(L._current(cfgc, stc.w, jnp.asarray(x)[L.patch_index(cfgc)]))
+    conv = jax.lax.conv_general_dilated(jnp.asarray(img)[None, None], stc.w.reshape(2, 1, 8, 8), (4, 4), "VALID")
+    np.testing.assert_allclose(gotc, np.asarray(conv)[0].reshape(2, 16), rtol=1e-5)
+
+
+def test_competition_mask_and_fixed_equals_dense():
+    cfg = L.LCConfig("LC", 4, 12, 4, comp_learning=True)
+    m = L.competition_mask(cfg)
+    n = np.arange(cfg.n_y)
+    f, p = n // 9, n % 9
+    assert m.shape == (36, 36)
+    for a in range(36):
+        for b in range(36):
+            assert m[a, b] == float(p[a] == p[b] and f[a] != f[b])
+    assert np.all(m.sum(1) == 3)
+    # block-form fixed competition == dense matrix c_w * mask
+    hp = L.hparams(0.4, -30.0)
+    st = L.init_state(cfg, hp, jax.random.PRNGKey(0))
+    st = st._replace(wyy=jnp.asarray(-30.0 * m))
+    raster = L.encode(cfg, jnp.full((400,), 200, jnp.uint8), jax.random.PRNGKey(2))
+    c_fixed = L.simulate_image(cfg, hp, st, raster, yy="fixed")[1]
+    c_dense = L.simulate_image(cfg, hp, st, raster, yy="dense")[1]
+    np.testing.assert_array_equal(np.asarray(c_fixed), np.asarray(c_dense))
+    assert float(c_fixed.sum()) > 0
+
+
+def test_encoder_rate_and_isi_distribution():
+    cfg = L.LCConfig("LC", 1, 12, 4)
+    n = 4000
+    px = jnp.asarray(np.r_[np.full(n, 255), np.full(n, 128), np.full(n, 0), np.full(n, 1)].astype(np.uint8))
+    r = np.asarray(L.encode(cfg, px, jax.random.PRNGKey(0)))
+    assert r.shape == (250, 4 * n) and set(np.unique(r)) <= {0.0, 1.0}
+    assert r[:, 2 * n:].sum() == 0          # 0 Hz never spikes; 0.5 Hz: mean ISI 2000 steps
+    for j, v in ((0, 255), (1, 128)):
+        blk = r[:, j * n:(j + 1) * n]
+        lam = 1000 / (v / 255 * 127.5)
+        # first spike time index = max(ISI, 1) - 1, ISI ~ Poisson(lam): compare the pmf
+        first = blk.argmax(0) + 1
+        assert blk[:, :].any(0).all()
+        for k in range(int(lam) - 3, int(lam) + 4):
+            p = poisson.pmf(k, lam)
+            emp = np.mean(first == k)
+            assert abs(emp - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-3, (v, k, emp, p)
+        # mean rate close to the nominal rate (renewal process: ~250/lam - 1/2 spikes)
+        assert abs(blk.sum(0).mean() - (250 / lam - 0.5)) < 0.4
+    # at most one spike per step by construction; ISIs are >= 1 step
+    assert r.max() == 1.0
+
+
+def test_normalisation_sums():
+    hp = L.hparams(0.32, -50.0)
+    for arch, k in (("LC", 12), ("C", 8), ("FC", 20)):
+        cfg = L.LCConfig(arch, 5, k, 4)
+        st = L.init_state(cfg, hp, jax.random.PRNGKey(0))
+        w = L.normalise(cfg, hp, st.w)
+        np.testing.assert_allclose(np.asarray(w.sum(-1)), 0.32 * cfg.k2, rtol=1e-5)
+    # after training steps, every column is normalised again
+    cfg = L.LCConfig("LC", 5, 12, 4)
+    st = jax.tree_util.tree_map(lambda x: x[None], L.init_state(cfg, hp, jax.random.PRNGKey(0)))
+    imgs = L.crop_images(np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8), cfg)
+    st2, tot = L.train_networks(cfg, hp, st, imgs, np.array([[0, 1, 2, 3]]), jax.random.split(jax.random.PRNGKey(1), 1))
+    np.testing.assert_allclose(np.asarray(st2.w.sum(-1)), 0.32 * 144, rtol=1e-4)
+    assert float(st2.theta.max()) > 0      # thresholds adapted during training
+    assert not np.allclose(np.asarray(st2.w), np.asarray(st.w))
+
+
+def test_voting_formulas():
+    # 2 filters x 2 patches, 3 classes
+    votes = np.zeros((3, 2, 2))
+    votes[0] = [[1, 0], [0, 0]]
+    votes[1] = [[0, 0], [3, 0]]
+    votes[2] = [[0, 2], [0, 2]]
+    counts = np.array([[[2, 1], [1, 1]]], float)     # f0: (2, 1), f1: (1, 1)
+    # patch: class0 = max(2,0) + max(0,0) = 2; class1 = max(0,3) + 0 = 3; class2 = 0 + max(2, 2) = 2
+    assert L.vote(counts, votes, "patch")[0] == 1
+    # all: class0 = 2, class1 = 3, class2 = 1*2 + 1*2 = 4
+    assert L.vote(counts, votes, "all")[0] == 2
+    # spikes_first: patch0 winner f0 (2 > 1) -> class0 2; patch1 tie -> f0: class2 2 -> tie 0/2 -> 0
+    assert L.vote(counts, votes, "spikes_first")[0] == 0
+    assert L.vote(np.zeros((1, 2, 2)), votes, "patch")[0] == -1
+    v = L.compute_votes(np.array([[[1.0]], [[3.0]], [[5.0]]]), np.array([0, 0, 1]), 3)
+    np.testing.assert_allclose(v[:, 0, 0], [2.0, 5.0, 0.0])
+
+
+def test_bad_input_rejected():
+    with pytest.raises(ValueError, match="kernel"):
+        L.LCConfig("LC", 10, 24, 4)
+    with pytest.raises(ValueError, match="stride"):
+        L.LCConfig("LC", 10, 12, 0)
+    with pytest.raises(ValueError, match="arch"):
+        L.LCConfig("XX")
+    with pytest.raises(ValueError, match="mean_weight"):
+        L.hparams(0.0, -50.0)
+    with pytest.raises(ValueError, match="c_w"):
+        L.hparams(0.3, 5.0)
+    with pytest.raises(ValueError, match=r"\[N, 28, 28\]"):
+        L.crop_images(np.zeros((3, 20, 20), np.uint8), L.LCConfig())
+    with pytest.raises(ValueError, match="uint8"):
+        L.crop_images(np.zeros((3, 28, 28), np.float32), L.LCConfig())
