@@ -166,9 +166,25 @@ def test_features_batched_equal_single_and_empty_is_zero():
     assert f4.shape == (4, 576) and f4.dtype == np.int32
     np.testing.assert_array_equal(f4[0], f1[0])
     assert f4[:3].sum() > 0 and f4[3].sum() == 0
-    # no feedback vs strong feedback: the trained-at-zero INtoV1 makes them equal here
-    p0 = P._replace(fb_scale=0.0)
-    np.testing.assert_array_equal(L.extract_features(p0, ps.w, ev[:1], batch=1)[0], f1)
+    # variants in one call (shared rasters) equal separate calls; feedback lowers the counts
+    w = ps.w._replace(inh_v1=jnp.full((L.N_EXC, L.N_INH), 0.5))
+    fv, iv = L.extract_features(P, w, ev, batch=4, fb_scales=(0.0, 2.0))
+    assert fv.shape == (2, 4, 576) and iv["g_inh"].shape == (2, 4)
+    f_strong, _ = L.extract_features(P._replace(fb_scale=2.0), w, ev, batch=2)
+    np.testing.assert_array_equal(fv[1], f_strong)
+    assert fv[1].sum() < fv[0].sum() and iv["g_inh"][0].max() == 0.0
+    # the hoisted feed-forward path gives the same counts
+    np.testing.assert_array_equal(L.extract_features(P._replace(fb_scale=2.0), w, ev, batch=4, fast=True)[0],
+                                  f_strong)
+
+
+def test_eval_rasters_match_patch_rasters():
+    ev, _ = L.pad_events(_toy_events(2, seed=2, lo=3000, hi=4000))
+    ev = tuple(jnp.asarray(a) for a in ev)
+    a = np.asarray(L._eval_rasters(ev))
+    b = np.asarray(L._eval_rasters_by_patch(ev))
+    assert a.shape == (2, 4, L.T_STEPS, L.N_IN) and a.sum() > 1000
+    np.testing.assert_array_equal(a, b)
 
 
 def test_bad_params_raise():
