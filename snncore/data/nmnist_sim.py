@@ -43,7 +43,7 @@ MOVE_MS = 88.0
 class SimConfig(dict):
     """Simulator settings (a dict, so it is written to the manifest as JSON)."""
 
-    DEFAULTS = {"threshold": 0.34, "eps": 0.1, "blur_sigma": 0.6, "dt_us": 500,
+    DEFAULTS = {"threshold": 0.34, "eps": 0.1, "blur_sigma": 0.6, "dt_us": 1000,
                 "corners": SACCADE_CORNERS, "saccade_ms": SACCADE_MS, "move_ms": MOVE_MS, "seed": 0, "version": 1}
 
     def __init__(self, **kw):
