@@ -46,7 +46,7 @@ import numpy as np
 from .paths import MissingDataError, cache_dir, data_root
 
 __all__ = ["CochleaParams", "erb_space", "filterbank_weights", "encode", "fsdd_files", "read_wav", "build_standin",
-           "shd_or_standin", "FSDD_PATTERN"]
+           "shd_or_standin", "synthetic_shd", "FSDD_PATTERN"]
 
 FSDD_PATTERN = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 
@@ -248,3 +248,26 @@ def shd_or_standin(root=None, params: CochleaParams = CochleaParams(), progress=
     paths = build_standin(root, params, progress=progress)
     return (load_shd(path=paths["train"]), load_shd(path=paths["test"]),
             "SHD stand-in: FSDD (10 digits, 6 speakers) through the snncore cochlea encoder")
+
+
+def synthetic_shd(n: int, seed: int = 0, n_channels: int = 700, n_classes: int = 10,
+                  spikes: int = 2500):
+    """SHD-shaped synthetic samples (for smoke runs; no data files): per class two 'formant' bands
+    gliding over 0.3-0.8 s, with jittered channels. Returns an :class:`snncore.data.shd.SHD`."""
+    from .shd import SHD
+
+    if n < 1 or n_classes < 1 or spikes < 1:
+        raise ValueError("n, n_classes and spikes must be >= 1")
+    rng = np.random.default_rng(seed)
+    times, units, labels = [], [], []
+    scale = n_channels / 700
+    for k in range(n):
+        c = k % n_classes
+        dur = rng.uniform(0.3, 0.8)
+        t = np.sort(rng.uniform(0, dur, spikes))
+        f1 = (80 + 25 * c + 120 * t / dur) * scale
+        f2 = (400 + 20 * c - 100 * t / dur) * scale
+        u = np.where(rng.random(t.size) < 0.5, f1, f2) + rng.normal(0, 15 * scale, t.size)
+        ok = (u >= 0) & (u < n_channels)
+        times.append(t[ok]); units.append(u[ok].astype(np.int32)); labels.append(c)
+    return SHD(times, units, labels, n_channels, "synthetic")

@@ -32,6 +32,7 @@ tested equal).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
@@ -48,7 +49,7 @@ __all__ = [
     "currents_events", "membrane_max", "logits_direct", "logits_events", "loss_and_accuracy",
     "DenRAMAdamState", "denram_adam", "lr_at_epoch", "EarlyStopping",
     "BIN_EDGES", "bin_sample", "reduce_channels", "events_from_shd", "events_from_rasters",
-    "split_train_val", "make_batch", "iterate_batches", "train", "evaluate", "delay_stats",
+    "split_train_val", "batch_capacity", "make_batch", "iterate_batches", "train", "evaluate", "delay_stats",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -467,10 +468,22 @@ def split_train_val(n: int, key, frac: float = 0.8):
     return perm[:k], perm[k:]
 
 
-def make_batch(data: Events, idx, batch_size: int, bucket: int = 8192) -> EventBatch:
+def batch_capacity(data: Events, batch_size: int, bucket: int = 4096) -> int:
+    """An event capacity that a random batch of ``batch_size`` samples exceeds only rarely
+    (mean + 5 standard deviations of the batch total), rounded up to ``bucket``: one array shape
+    per dataset, so one compilation."""
+    n = np.diff(data.offsets).astype(np.float64)
+    if n.size == 0:
+        return bucket
+    need = batch_size * n.mean() + 5.0 * math.sqrt(batch_size) * n.std()
+    return int(math.ceil(need / bucket)) * bucket
+
+
+def make_batch(data: Events, idx, batch_size: int, bucket: int = 8192,
+               capacity: Optional[int] = None) -> EventBatch:
     """Gather samples ``idx`` (at most ``batch_size``; missing ones are masked padding) into an
-    :class:`EventBatch` whose capacity is rounded up to a multiple of ``bucket`` (few shapes, few
-    compilations)."""
+    :class:`EventBatch` of ``capacity`` events (if given and large enough), else rounded up to a
+    multiple of ``bucket`` (few shapes, few compilations)."""
     idx = np.asarray(idx, np.int64)
     if len(idx) > batch_size:
         raise ValueError(f"{len(idx)} samples do not fit a batch of {batch_size}")
@@ -478,6 +491,8 @@ def make_batch(data: Events, idx, batch_size: int, bucket: int = 8192) -> EventB
     n_ev = hi - lo
     total = int(n_ev.sum())
     cap = max(bucket, int(math.ceil(total / bucket)) * bucket)
+    if capacity is not None and capacity >= total:
+        cap = int(capacity)
     sel = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if total else np.zeros(0, np.int64)
     b = np.zeros(cap, np.int32); t = np.zeros(cap, np.int32); i = np.zeros(cap, np.int32)
     valid = np.zeros(cap, bool)
@@ -488,14 +503,17 @@ def make_batch(data: Events, idx, batch_size: int, bucket: int = 8192) -> EventB
     return EventBatch(b, t, i, valid, labels, mask)
 
 
-def iterate_batches(data: Events, batch_size: int, key=None, drop_last: bool = True):
+def iterate_batches(data: Events, batch_size: int, key=None, drop_last: bool = True,
+                    capacity: Optional[int] = None):
     """Batches over ``data`` (shuffled with ``key`` if given). ``drop_last`` as the original
-    (all three loaders); ``drop_last=False`` pads the last batch with masked samples."""
+    (all three loaders); ``drop_last=False`` pads the last batch with masked samples. The event
+    capacity defaults to :func:`batch_capacity` of ``data``."""
     n = len(data)
     order = np.asarray(jax.random.permutation(key, n)) if key is not None else np.arange(n)
     stop = (n // batch_size) * batch_size if drop_last else n
+    cap = batch_capacity(data, batch_size) if capacity is None else capacity
     for s in range(0, stop, batch_size):
-        yield make_batch(data, order[s:s + batch_size], batch_size)
+        yield make_batch(data, order[s:s + batch_size], batch_size, capacity=cap)
 
 
 def delay_stats(delays, cfg: DenRAMConfig) -> dict:
@@ -509,32 +527,38 @@ def delay_stats(delays, cfg: DenRAMConfig) -> dict:
 # training
 # --------------------------------------------------------------------------------------------
 
-def _make_fns(cfg: DenRAMConfig, net: Network, opt):
-    def loss_fn(params, ev, key, noise_std):
+@functools.lru_cache(maxsize=16)
+def _make_fns(cfg: DenRAMConfig, lr: float):
+    """Jitted train / eval steps for one configuration (cached: the delays are an argument, so
+    every seed, noise level and delay mode of a configuration shares one compilation per shape)."""
+    opt = denram_adam(lr=lr)
+
+    def loss_fn(params, net, ev, key, noise_std):
         return loss_and_accuracy(params, net, ev, key, noise_std, cfg)
 
     @jax.jit
-    def train_step(params, opt_state, ev, key, noise_std, epoch):
-        (loss, (correct, n)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, ev, key, noise_std)
+    def train_step(params, opt_state, net, ev, key, noise_std, epoch):
+        (loss, (correct, n)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, net, ev, key, noise_std)
         upd, opt_state = opt.update(grads, opt_state, params, epoch=epoch)
         return optax.apply_updates(params, upd), opt_state, loss, correct, n
 
     @jax.jit
-    def eval_step(params, ev, key, noise_std):
-        loss, (correct, n) = loss_fn(params, ev, key, noise_std)
+    def eval_step(params, net, ev, key, noise_std):
+        loss, (correct, n) = loss_fn(params, net, ev, key, noise_std)
         return loss * n, correct, n
 
-    return train_step, eval_step
+    return opt, train_step, eval_step
 
 
-def evaluate(params, eval_step, data: Events, key, noise_std, batch_size=64, drop_last=True,
+def evaluate(params, net, eval_step, data: Events, key, noise_std, batch_size=64, drop_last=True,
              shuffle_key=None):
     """Mean loss and accuracy over ``data`` with one noise key split per batch (the chain starts
     at ``key``); returns ``(loss, acc, key)``. Accuracy = correct / samples evaluated."""
     tot_l = tot_c = tot_n = 0.0
     for ev in iterate_batches(data, batch_size, shuffle_key, drop_last):
         key, sub = jax.random.split(key)
-        l, c, n = eval_step(params, ev, sub, noise_std)
+        l, c, n = eval_step(params, net, ev, sub, noise_std)
         tot_l += float(l); tot_c += float(c); tot_n += float(n)
     if tot_n == 0:
         raise ValueError(f"no complete batch of {batch_size} in {len(data)} samples")
@@ -570,9 +594,8 @@ def train(cfg: DenRAMConfig, train_data: Events, val_data: Events, test_data: Ev
 
     seeds = split_seeds(seed, model=int(seed))
     params, net, key = params_net if params_net is not None else init(seeds.model, cfg)
-    opt = denram_adam(lr=lr)
+    opt, train_step, eval_step = _make_fns(cfg, float(lr))
     opt_state = opt.init(params)
-    train_step, eval_step = _make_fns(cfg, net, opt)
     es = EarlyStopping(patience=patience)
     best_params = params
     hist = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc",
@@ -596,16 +619,16 @@ def train(cfg: DenRAMConfig, train_data: Events, val_data: Events, test_data: Ev
         shuffle = jax.random.fold_in(seeds.train, 2 * epoch)
         for ev in iterate_batches(train_data, batch_size, shuffle, drop_last=True):
             key, sub = jax.random.split(key)
-            params, opt_state, l, c, n = train_step(params, opt_state, ev, sub, noise_std, epoch)
+            params, opt_state, l, c, n = train_step(params, opt_state, net, ev, sub, noise_std, epoch)
             tl += float(l) * float(n); tc += float(c); tn += float(n)
         check_finite({"params": params, "loss": tl}, epoch, "DenRAM training state")
-        vl, va, key = evaluate(params, eval_step, val_data, key, noise_std, batch_size, True,
+        vl, va, key = evaluate(params, net, eval_step, val_data, key, noise_std, batch_size, True,
                                jax.random.fold_in(seeds.train, 2 * epoch + 1))
         improved = es.update(va, epoch)
         ta = float("nan")
         if improved:
             best_params = params
-            _, ta, _ = evaluate(params, eval_step, test_data, jax.random.PRNGKey(0), noise_std,
+            _, ta, _ = evaluate(params, net, eval_step, test_data, jax.random.PRNGKey(0), noise_std,
                                 batch_size, test_drop_last)
             best_test = ta
         for k, v in (("epoch", epoch), ("train_loss", tl / tn), ("train_acc", tc / tn),
