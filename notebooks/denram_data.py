@@ -137,9 +137,11 @@ plt.show()
 # D2 reduction to 256 inputs (every third channel, 234 real + 22 silent).
 
 # %%
-fig, axes = plt.subplots(n_show, 3, figsize=(13, 2.6 * n_show), squeeze=False)
-for r in range(n_show):
-    t, u, lab = train[r]
+labs = np.asarray(train.labels)
+show = [int(np.flatnonzero(labs == c)[0]) for c in np.unique(labs)][:n_show]   # one sample per class
+fig, axes = plt.subplots(len(show), 3, figsize=(13, 2.6 * len(show)), squeeze=False)
+for r, idx in enumerate(show):
+    t, u, lab = train[idx]
     b1 = dm.bin_sample(t, u, train.n_channels)
     b2 = dm.reduce_channels(b1, 256)
     axes[r, 0].scatter(np.asarray(t) * 1e3, u, s=0.3, c="k")
@@ -180,7 +182,8 @@ de = np.asarray(dm.effective_delays(d[0, ch], dm.D2))
 for k in range(16):
     ax[1].scatter((spk + de[k]) * 5, np.full(spk.size, k + 1), s=4, c="tab:red")
 ax[1].scatter(spk * 5, np.zeros(spk.size), s=4, c="k", label="input spikes")
-ax[1].set(xlabel="time (ms)", ylabel="branch (0 = input)", ylim=(-1, 17),
+ax[1].set_yticks(range(0, 17, 2))
+ax[1].set(xlabel="time (steps of 5 ms, in ms)", ylabel="branch (0 = input)", ylim=(-1, 17),
           title=f"input channel {ch} of sample 0 as it reaches output 0 on 16 branches")
 ax[1].legend(fontsize=8, loc="upper right")
 fig.tight_layout()

@@ -271,3 +271,15 @@ def test_train_checks_shapes_and_resumes(tmp_path):
     assert resumed["epochs_run"] == 3
     np.testing.assert_allclose(resumed["final_params"].w, full["final_params"].w, rtol=1e-6)
     assert full["history"]["train_loss"][-1] < full["history"]["train_loss"][0]
+
+
+def test_events_from_shd_counts_empty_samples_and_rejects_bad_times():
+    from snncore.data.shd import SHD
+    good = SHD([np.array([0.01, 0.02]), np.zeros(0)], [np.array([3, 699]), np.zeros(0, np.int32)],
+               [1, 2], 700, "test")
+    ev = dm.events_from_shd(good, 256)
+    assert dm.events_from_shd.n_empty == 1 and len(ev) == 2
+    assert ev.raster(0).sum() == 2 and ev.raster(0)[:, [1, 233]].sum() == 2 and ev.raster(1).sum() == 0
+    bad = SHD([np.array([-0.01])], [np.array([3])], [0], 700, "test")
+    with pytest.raises(ValueError, match=">= 0"):
+        dm.events_from_shd(bad, 700)
