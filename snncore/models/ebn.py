@@ -32,7 +32,7 @@ __all__ = [
     "ADSParams", "ADSState", "ads_init", "ads_state_init", "ads_step", "ads_simulate",
     "ads_evaluate", "ads_train_trial", "DivergenceError", "filter_1d", "xor_decision",
     "any_threshold_decision", "integral_score", "fit_boundary", "generate_xor_sample",
-    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS",
+    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network",
 ]
 
 DT = 1e-3
@@ -507,3 +507,84 @@ def xor_dataset(n: int, seed: int, **kw):
     rng = np.random.default_rng(seed)
     us, ts, ls = zip(*(generate_xor_sample(rng, **kw) for _ in range(n)))
     return np.stack(us)[..., None], np.stack(ts)[..., None], np.array(ls)
+
+
+# ============================================================================================
+# online training over epochs, with validation-based model selection
+# ============================================================================================
+
+def k_schedule(i: int, n_iter: int, k0: float, k_floor: Optional[float] = None, n_drops: int = 8):
+    """Error-feedback gain for training sample ``i`` of ``n_iter``: constant ``k0`` when
+    ``k_floor`` is None (XOR), else ``k0`` reduced by ``k0 / n_drops`` every ``n_iter // n_drops``
+    samples and floored at ``k_floor`` (wake word: 200 -> 25, never 0)."""
+    if k_floor is None:
+        return float(k0)
+    every = max(1, n_iter // n_drops)
+    return float(max(k_floor, k0 - (k0 / n_drops) * (i // every)))
+
+
+def train_online(p: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float,
+                 k_floor: Optional[float] = None, readout=None, validate=None, progress=None,
+                 check_every: int = 1):
+    """Online training of ``W_slow``, one trial at a time (batch 1, as in the paper).
+
+    ``epoch_data(e)`` returns ``(c_tilde [S, T, Nc], xhat [S, T, Nc])`` for epoch ``e``.
+    ``validate(params) -> (score, info)`` (higher is better) is called after each epoch; the
+    parameters with the best score (ties -> later) are kept, as in the paper's scripts.
+    Returns ``(best_params, history)``; ``history`` has one dict per epoch.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    w = p.w_slow
+    best, best_score, hist = p, -np.inf, []
+    n_iter, i = None, 0
+    for e in range(epochs):
+        c, xh = epoch_data(e)
+        if n_iter is None:
+            n_iter = epochs * len(c)
+        errs, rates = [], []
+        it = range(len(c)) if progress is None else progress(range(len(c)), desc=f"epoch {e + 1}/{epochs}")
+        for j in it:
+            k = k_schedule(i, n_iter, k0, k_floor)
+            w, out = ads_train_trial(p, w, c[j], xh[j], k=k, eta=eta, readout=readout,
+                                     sample=f"{j} of epoch {e}")
+            errs.append(out["err2"])
+            rates.append(out["n_spikes"])
+            i += 1
+        errs = np.asarray(jnp.stack(errs))
+        rate = float(np.asarray(jnp.stack(rates)).sum() / (errs.size * 1e-3 * p.v0.shape[0]))
+        h = {"epoch": e + 1, "train_err2": float(errs.mean()), "train_rate_hz": rate, "k_last": k}
+        cand = p._replace(w_slow=w)
+        if validate is not None:
+            score, info = validate(cand)
+            h.update(info)
+            h["val_score"] = float(score)
+            if score >= best_score:
+                best, best_score = cand, score
+        else:
+            best = cand
+        hist.append(h)
+    return best, hist
+
+
+# ============================================================================================
+# saving trained networks (for the robustness chapter)
+# ============================================================================================
+
+def save_network(path, teacher: TeacherParams, params: ADSParams, meta: dict):
+    """Save a trained teacher + ADS network with its metadata (seeds, task version, decision
+    thresholds ...) atomically; ``meta`` must be JSON-serialisable."""
+    from snncore.checkpoint import save_checkpoint
+    return save_checkpoint(path, {"teacher": teacher, "ads": params}, step=0, meta=meta)
+
+
+def load_network(path, n_in: int, n_units: int, n_neurons: int, n_out: int = 1):
+    """Load what :func:`save_network` wrote: returns ``(teacher, params, meta)`` or ``None``."""
+    from snncore.checkpoint import load_checkpoint
+    like = {"teacher": teacher_init(jax.random.PRNGKey(0), n_in, n_units, n_out),
+            "ads": ads_init(jax.random.PRNGKey(0), n_neurons, n_units)}
+    got = load_checkpoint(path, like)
+    if got is None:
+        return None
+    state, _, meta = got
+    return state["teacher"], state["ads"], meta

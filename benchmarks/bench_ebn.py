@@ -1,0 +1,59 @@
+"""Benchmarks of Network ADS (snncore.models.ebn).
+
+* ``ebn_forward_vmap``: one 5-s wake-word trial (5,000 steps, N = 768, Nc = 128) evaluated with fixed
+  weights, vmapped over B trials (the evaluation path).
+* ``ebn_train_trial``: one online-training trial (5,000 per-step updates of the 768x768 W_slow).
+* ``ebn_train_trial_vmap_nets``: the same trial for several networks at once (vmap over networks,
+  the route to the issue's "all seeds together" target).
+
+``--smoke`` uses tiny sizes to check the harness. Records go to benchmarks/records.jsonl.
+"""
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from snncore.bench import timeit
+from snncore.models import ebn
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--smoke", action="store_true")
+ap.add_argument("--batch", type=int, default=8)
+ap.add_argument("--nets", type=int, default=2)
+args = ap.parse_args()
+
+N, NC, T = (64, 16, 200) if args.smoke else (768, 128, 5000)
+B, NETS = (2, 2) if args.smoke else (args.batch, args.nets)
+rng = np.random.default_rng(0)
+c = jnp.asarray(rng.normal(0, 1, (B, T, NC)) * 3.0, jnp.float32)      # ~ A c_t magnitudes
+xhat = jnp.asarray(np.tanh(rng.normal(0, 0.5, (B, T, NC))), jnp.float32)
+readout = jnp.asarray(rng.normal(0, 0.1, (NC, 1)), jnp.float32)
+p = ebn.ads_init(jax.random.PRNGKey(0), N, NC, g=1.5)
+shapes = {"N": N, "Nc": NC, "T": T}
+
+
+@jax.jit
+def forward(p, c, xhat):
+    f = jax.vmap(lambda cc, xh: ebn._simulate(p, cc, xh, readout, jax.random.PRNGKey(0), 1e-3,
+                                              False, False, False))
+    return f(c, xhat)
+
+
+timeit(forward, p, c, xhat, name="ebn_forward_vmap", part="ebn", repeats=3,
+       work={"trials": B, "steps": B * T}, shapes={**shapes, "B": B})
+
+
+def train(p, w, c, xhat):
+    return ebn._train_trial(p, w, c, xhat, jnp.float32(200.0), jnp.float32(1e-5), readout, 1e-3, False)
+
+
+train_j = jax.jit(train)
+timeit(train_j, p, p.w_slow, c[0], xhat[0], name="ebn_train_trial", part="ebn", repeats=3,
+       work={"trials": 1, "steps": T}, shapes=shapes)
+
+ps = jax.vmap(lambda k: ebn.ads_init(k, N, NC, g=1.5))(jax.random.split(jax.random.PRNGKey(1), NETS))
+train_nets = jax.jit(jax.vmap(train, in_axes=(0, 0, None, None)))
+timeit(train_nets, ps, ps.w_slow, c[0], xhat[0], name="ebn_train_trial_vmap_nets", part="ebn",
+       repeats=3, work={"trials": NETS, "steps": NETS * T, "networks": NETS},
+       shapes={**shapes, "nets": NETS})
