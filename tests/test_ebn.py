@@ -204,3 +204,17 @@ def test_xor_generator():
         first, last = lobes[0], lobes[-1]
         assert lab[i] == int(first != last)
         assert np.all(np.abs(u[i, 700:]) < 1e-6)   # the input window is over by 0.667 s
+
+
+def test_vmapped_networks_match_single_training():
+    N, Nc, T = 40, 64, 120
+    rng = np.random.default_rng(3)
+    c = (200 * 0.5 * np.sin(np.linspace(0, 6, T))[:, None] * rng.normal(size=Nc)).astype(np.float32)
+    x = np.tanh(0.5 * np.cos(np.linspace(0, 4, T))[:, None] * rng.normal(size=Nc)).astype(np.float32)
+    data = lambda e: (np.stack([c, 0.5 * c]), np.stack([x, x]))  # noqa: E731
+    ps = [ebn.ads_init(jax.random.PRNGKey(i), N, Nc, g=0.5) for i in (0, 1)]
+    many, _ = ebn.train_online_nets(ebn.stack_params(ps), data, epochs=2, eta=1e-4, k0=200.0, k_floor=25.0)
+    for p, m in zip(ps, many):
+        one, _ = ebn.train_online(p, data, epochs=2, eta=1e-4, k0=200.0, k_floor=25.0)
+        assert float(jnp.abs(one.w_slow).sum()) > 0
+        np.testing.assert_allclose(np.asarray(m.w_slow), np.asarray(one.w_slow), rtol=1e-4, atol=1e-7)

@@ -32,7 +32,7 @@ __all__ = [
     "ADSParams", "ADSState", "ads_init", "ads_state_init", "ads_step", "ads_simulate",
     "ads_evaluate", "ads_train_trial", "DivergenceError", "filter_1d", "xor_decision",
     "any_threshold_decision", "integral_score", "fit_boundary", "generate_xor_sample",
-    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network",
+    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets",
 ]
 
 DT = 1e-3
@@ -588,3 +588,77 @@ def load_network(path, n_in: int, n_units: int, n_neurons: int, n_out: int = 1):
         return None
     state, _, meta = got
     return state["teacher"], state["ads"], meta
+
+
+@functools.partial(jax.jit, static_argnames=("dt",))
+def _train_trial_nets(ps, ws, c_tilde, xhat, k, eta, readout, dt):
+    f = jax.vmap(lambda p, w: _train_trial(p, w, c_tilde, xhat, k, eta, readout, dt, False))
+    return f(ps, ws)
+
+
+def stack_params(params_list):
+    """Stack several :class:`ADSParams` along a new leading axis (networks)."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *params_list)
+
+
+def unstack_params(ps, i: int) -> ADSParams:
+    return jax.tree_util.tree_map(lambda x: x[i], ps)
+
+
+def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float,
+                      k_floor: Optional[float] = None, readout=None, validate=None, progress=None,
+                      max_rate_hz: float = 400.0, dt: float = DT):
+    """:func:`train_online` for several networks at once: ``ps`` holds parameters stacked along a
+    leading axis (:func:`stack_params`); every network sees the same clips in the same order (as in
+    the paper, where the data order is re-seeded identically for each network) and one trial of all
+    networks runs as one vmapped ``lax.scan``. Selection after each epoch is per network.
+    Returns ``(list of best params, list of histories)``."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    n_nets = int(ps.v0.shape[0])
+    nc = ps.w_in.shape[1]
+    readout = jnp.zeros((nc, 1), jnp.float32) if readout is None else jnp.asarray(readout)
+    ws = ps.w_slow
+    best = [unstack_params(ps, i) for i in range(n_nets)]
+    best_score = [-np.inf] * n_nets
+    hists = [[] for _ in range(n_nets)]
+    n_iter, i = None, 0
+    for e in range(epochs):
+        c, xh = epoch_data(e)
+        if n_iter is None:
+            n_iter = epochs * len(c)
+        errs, spikes = [], []
+        it = range(len(c)) if progress is None else progress(range(len(c)), desc=f"epoch {e + 1}/{epochs}")
+        for j in it:
+            k = k_schedule(i, n_iter, k0, k_floor)
+            ws, out = _train_trial_nets(ps, ws, jnp.asarray(c[j], jnp.float32),
+                                        jnp.asarray(xh[j], jnp.float32), jnp.float32(k),
+                                        jnp.float32(eta), readout, dt)
+            fin = np.asarray(out["finite"])                 # [nets, T]
+            n = np.asarray(out["n_spikes"])                 # [nets, T]
+            if not fin.all():
+                net, step = np.argwhere(~fin)[0]
+                raise DivergenceError(f"online ADS training diverged: reconstruction not finite for "
+                                      f"network {net} in sample {j} of epoch {e} from step {step}")
+            rate = n.sum(1) / (ps.v0.shape[1] * n.shape[1] * dt)
+            if (rate > max_rate_hz).any():
+                net = int(np.argmax(rate))
+                raise DivergenceError(f"online ADS training ran away: network {net} fired at "
+                                      f"{rate[net]:.0f} Hz > {max_rate_hz} Hz in sample {j} of epoch {e}")
+            errs.append(np.asarray(out["err2"]).mean(1))
+            spikes.append(rate)
+            i += 1
+        for m in range(n_nets):
+            h = {"epoch": e + 1, "train_err2": float(np.mean([x[m] for x in errs])),
+                 "train_rate_hz": float(np.mean([x[m] for x in spikes])), "k_last": k}
+            cand = unstack_params(ps, m)._replace(w_slow=ws[m])
+            if validate is not None:
+                score, info = validate(cand)
+                h.update(info)
+                h["val_score"] = float(score)
+                if score >= best_score[m]:
+                    best[m], best_score[m] = cand, score
+            else:
+                best[m] = cand
+            hists[m].append(h)
+    return best, hists
