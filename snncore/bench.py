@@ -16,7 +16,7 @@ import jax
 
 from .runs import provenance, repo_root
 
-__all__ = ["timeit", "append_record", "read_records", "records_path"]
+__all__ = ["timeit", "append_record", "read_records", "records_path", "cost", "machine_peaks"]
 
 
 def records_path() -> Path:
@@ -87,3 +87,31 @@ def read_records(path: Path | None = None) -> list[dict]:
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{k}: not a JSON record ({e})") from e
     return out
+
+
+def cost(fn: Callable, *args, **kwargs) -> dict:
+    """XLA's own count of floating-point operations and bytes accessed by one call of the jitted
+    ``fn`` (``jax.jit(...).lower(...).compile().cost_analysis()``). Loops (``lax.scan``) are
+    counted once per body by XLA, so pass a single step to obtain per-step figures."""
+    jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
+    ca = jitted.lower(*args, **kwargs).compile().cost_analysis()
+    if isinstance(ca, (list, tuple)):
+        ca = ca[0] if ca else {}
+    ca = ca or {}
+    return {"flops": float(ca.get("flops", 0.0)), "bytes": float(ca.get("bytes accessed", 0.0))}
+
+
+def machine_peaks(n: int = 2048, mbytes: int = 256, repeats: int = 5, record: bool = True,
+                  path: Path | None = None) -> dict:
+    """Measure what this device can do: float32 matmul throughput (FLOP/s) and the bandwidth of a
+    large array copy (bytes/s, read + write). These are the roofs of the roofline plots."""
+    import jax.numpy as jnp
+    a = jnp.ones((n, n), jnp.float32)
+    mm = timeit(jax.jit(lambda x: x @ x), a, name="peak_matmul_f32", part="machine", repeats=repeats,
+                work={"flops": 2 * n ** 3}, shapes={"a": [n, n]}, record=record, path=path)
+    m = mbytes * (1 << 20) // 4
+    x = jnp.ones((m,), jnp.float32)
+    cp = timeit(jax.jit(lambda x: x * 1.0001), x, name="peak_stream_f32", part="machine",
+                repeats=repeats, work={"bytes": 2 * 4 * m}, shapes={"x": [m]}, record=record, path=path)
+    return {"flops_per_s": 2 * n ** 3 / mm["median_s"], "bytes_per_s": 2 * 4 * m / cp["median_s"],
+            "device": mm["device"]}

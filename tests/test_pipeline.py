@@ -85,3 +85,12 @@ def test_status_page_and_scoreboard(tmp_path):
     board = pages.scoreboard_fragment(book)
     assert "| Table 1 | 95 % | 94 % | MNIST | quick | close |" in board
     assert "notebook failed" in board
+
+
+def test_cost_and_peaks(tmp_path):
+    import jax
+    c = bench.cost(jax.jit(lambda x: x @ x), jnp.ones((32, 32)))
+    assert c["flops"] >= 2 * 32 ** 3 * 0.9 and c["bytes"] > 0
+    peaks = bench.machine_peaks(n=128, mbytes=4, repeats=2, path=tmp_path / "r.jsonl")
+    assert peaks["flops_per_s"] > 1e6 and peaks["bytes_per_s"] > 1e6
+    assert {r["name"] for r in bench.read_records(tmp_path / "r.jsonl")} == {"peak_matmul_f32", "peak_stream_f32"}
