@@ -218,3 +218,20 @@ def test_vmapped_networks_match_single_training():
         one, _ = ebn.train_online(p, data, epochs=2, eta=1e-4, k0=200.0, k_floor=25.0)
         assert float(jnp.abs(one.w_slow).sum()) > 0
         np.testing.assert_allclose(np.asarray(m.w_slow), np.asarray(one.w_slow), rtol=1e-4, atol=1e-7)
+
+
+def test_force_rls_learns_decoder():
+    N, Nc, T = 80, 4, 400
+    t = np.arange(T) * 1e-3
+    x = np.stack([np.sin(2 * np.pi * f * t) for f in (1, 2, 3, 1.5)], 1).astype(np.float32) * 0.5
+    c = np.roll(x, 20, axis=0) * 3.0
+    fp = ebn.force_init(jax.random.PRNGKey(0), N, Nc)
+    assert np.all(np.asarray(fp.phi) == 0)
+    om = np.asarray(fp.omega)
+    nz = om != 0
+    np.testing.assert_allclose((om * nz).sum(1) / np.maximum(nz.sum(1), 1), 0, atol=1e-6)
+    before = ebn.force_evaluate(fp, c[None], x[None], readout=np.ones((Nc, 1)))["err2"].mean()
+    fp2, errs = ebn.force_train(fp, np.stack([c] * 3), np.stack([x] * 3))
+    after = ebn.force_evaluate(fp2, c[None], x[None], readout=np.ones((Nc, 1)))["err2"].mean()
+    assert np.isclose(before, np.mean(np.sum(x ** 2, 1)), rtol=1e-5)   # zero decoder: error = |x|^2
+    assert after < 0.5 * before, (before, after)

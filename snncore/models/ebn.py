@@ -32,7 +32,7 @@ __all__ = [
     "ADSParams", "ADSState", "ads_init", "ads_state_init", "ads_step", "ads_simulate",
     "ads_evaluate", "ads_train_trial", "DivergenceError", "filter_1d", "xor_decision",
     "any_threshold_decision", "integral_score", "fit_boundary", "generate_xor_sample",
-    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets",
+    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate",
 ]
 
 DT = 1e-3
@@ -662,3 +662,103 @@ def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0:
                 best[m] = cand
             hists[m].append(h)
     return best, hists
+
+
+# ============================================================================================
+# baseline: spiking FORCE (Nicola & Clopath 2017) as the paper ran it (ebn.md §2.7)
+# ============================================================================================
+
+class ForceParams(NamedTuple):
+    w_in: Any      # [Nc, N]   applied to the UNAMPLIFIED teacher input c_t
+    omega: Any     # [N, N]    static recurrence, post i <- pre j
+    E: Any         # [Nc, N]   feedback of the decoded output z
+    phi: Any       # [N, Nc]   decoder, learned by RLS
+    tau_m: Any     # scalar (s)
+    tau_s: Any     # scalar (s), synapse and rate filter
+    v_reset: Any
+    v_peak: Any
+    bias: Any
+    t_ref: Any     # scalar (s)
+
+
+def force_init(key, n_neurons: int, n_dims: int, *, G: float = 0.04, p: float = 0.1, Q: float = 10.0,
+               tau_m: float = 0.01, tau_s: float = 0.07, t_ref: float = 0.002) -> ForceParams:
+    """LIF FORCE network of the paper's baseline (mV units): V_reset -65, V_peak -40, bias -40,
+    Omega = G N(0,1) Bern(p) / (sqrt(N) p) with the row mean of the non-zeros removed,
+    w_in ~ N(0,1), E ~ U(-Q, Q), decoder 0."""
+    if n_neurons < 1 or n_dims < 1 or not 0 < p <= 1:
+        raise ValueError(f"force_init: bad sizes or p ({n_neurons}, {n_dims}, {p})")
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    mask = jax.random.bernoulli(k2, p, (n_neurons, n_neurons)).astype(jnp.float32)
+    om = G * jax.random.normal(k1, (n_neurons, n_neurons)) * mask / (np.sqrt(n_neurons) * p)
+    row_mean = om.sum(1, keepdims=True) / jnp.maximum(mask.sum(1, keepdims=True), 1.0)
+    om = (om - row_mean) * mask
+    return ForceParams(w_in=jax.random.normal(k3, (n_dims, n_neurons)),
+                       omega=om.astype(jnp.float32),
+                       E=jax.random.uniform(k4, (n_dims, n_neurons), minval=-Q, maxval=Q),
+                       phi=jnp.zeros((n_neurons, n_dims), jnp.float32), tau_m=jnp.float32(tau_m),
+                       tau_s=jnp.float32(tau_s), v_reset=jnp.float32(-65.0), v_peak=jnp.float32(-40.0),
+                       bias=jnp.float32(-40.0), t_ref=jnp.float32(t_ref))
+
+
+@functools.partial(jax.jit, static_argnames=("dt", "learn"))
+def _force_trial(fp: ForceParams, P, c, xhat, readout, dt, learn):
+    N = fp.omega.shape[0]
+    i_in = c @ fp.w_in
+
+    def step(carry, xs):
+        v, i_syn, r, z, refr, phi, P = carry
+        i_t, xh = xs
+        I = i_syn + z @ fp.E + i_t + fp.bias
+        active = refr <= 0
+        v = jnp.where(active, v + dt / fp.tau_m * (-v + I), v)
+        s = (v >= fp.v_peak).astype(jnp.float32)
+        v = jnp.where(s > 0, fp.v_reset, v)
+        refr = jnp.where(s > 0, fp.t_ref, refr - dt)
+        i_syn = i_syn * jnp.exp(-dt / fp.tau_s) + (fp.omega @ s) / fp.tau_s
+        r = r * jnp.exp(-dt / fp.tau_s) + s / fp.tau_s
+        z = r @ phi
+        if learn:
+            e = z - xh
+            Pr = P @ r
+            phi = phi - jnp.outer(Pr, e)
+            P = P - jnp.outer(Pr, Pr) / (1.0 + r @ Pr)
+        return (v, i_syn, r, z, refr, phi, P), {"y": z @ readout, "n_spikes": s.sum(),
+                                               "err2": jnp.sum((xh - z) ** 2)}
+
+    v0 = jnp.full((N,), -65.0) + 25.0 * jax.random.uniform(jax.random.PRNGKey(1), (N,))
+    z0 = jnp.zeros(fp.phi.shape[1])
+    carry0 = (v0, jnp.zeros(N), jnp.zeros(N), z0, jnp.zeros(N), fp.phi, P)
+    (_, _, _, _, _, phi, P), out = jax.lax.scan(step, carry0, (i_in, xhat))
+    return phi, P, out
+
+
+def force_train(fp: ForceParams, c, xhat, *, readout=None, alpha: Optional[float] = None,
+                dt: float = DT, progress=None):
+    """RLS on the decoder at every step, one clip after another (``c [S, T, Nc]``: the teacher's
+    unamplified projected input; ``xhat [S, T, Nc]``: teacher activations). ``P0 = alpha I`` with
+    the code's ``alpha = dt * 0.01``. Returns the trained parameters and per-clip mean error."""
+    N = fp.omega.shape[0]
+    alpha = dt * 0.01 if alpha is None else alpha
+    readout = jnp.zeros((fp.phi.shape[1], 1), jnp.float32) if readout is None else jnp.asarray(readout)
+    P = alpha * jnp.eye(N, dtype=jnp.float32)
+    phi, errs = fp.phi, []
+    it = range(len(c)) if progress is None else progress(range(len(c)), desc="FORCE (RLS)")
+    for j in it:
+        phi, P, out = _force_trial(fp._replace(phi=phi), P, jnp.asarray(c[j], jnp.float32),
+                                   jnp.asarray(xhat[j], jnp.float32), readout, dt, True)
+        e = float(jnp.mean(out["err2"]))
+        if not np.isfinite(e):
+            raise DivergenceError(f"FORCE training diverged (non-finite error) in sample {j}")
+        errs.append(e)
+    return fp._replace(phi=phi), errs
+
+
+def force_evaluate(fp: ForceParams, c, xhat, *, readout, dt: float = DT) -> dict:
+    """Fixed-decoder FORCE runs vmapped over clips; returns numpy ``y``, ``n_spikes``, ``err2``."""
+    P = jnp.zeros((1, 1))
+    f = jax.vmap(lambda cc, xh: _force_trial(fp, P, cc, xh, jnp.asarray(readout), dt, False)[2])
+    outs = [jax.tree_util.tree_map(np.asarray, f(jnp.asarray(c[i:i + 50], jnp.float32),
+                                                 jnp.asarray(xhat[i:i + 50], jnp.float32)))
+            for i in range(0, len(c), 50)]
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
