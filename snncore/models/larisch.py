@@ -644,7 +644,7 @@ _features_jit = jax.jit(_features_impl, static_argnames=("fast",))
 
 
 def extract_features(p: LarischParams, w: Weights, events_list, batch: int = 32, length=None,
-                     fast: bool = False, fb_scales=None):
+                     fast: bool = True, fb_scales=None):
     """576 V1 spike counts per sample (4 patches x 144, patch order TL, TR, BL, BR), computed
     batched over samples and patches. Empty samples give all-zero features. Returns
     ``(features int [N, 576], info)`` with info = mean V1 g_Exc / g_Inh per sample and the
