@@ -170,7 +170,10 @@ def hparams(mean_weight=0.32, c_w=-50.0, *, nu_pre=1e-4, nu_post=1e-2, tau_x=20.
             raise ValueError(f"{name} must be a positive time constant in ms, got {v!r}")
     if np.any(np.asarray(c_w_min) > np.asarray(c_w_max)):
         raise ValueError(f"c_w_min ({c_w_min}) must be <= c_w_max ({c_w_max})")
-    f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    vals = (mean_weight, c_w, nu_pre, nu_post, tau_x, tau_pos, tau_neg, a_pos, a_neg, c_w_min, c_w_max, tc_decay,
+            theta_plus, tc_theta_decay)
+    shape = np.broadcast_shapes(*[np.shape(v) for v in vals])   # a grid axis reaches every field
+    f = lambda v: jnp.broadcast_to(jnp.asarray(v, jnp.float32), shape)  # noqa: E731
     return HParams(f(mean_weight), f(c_w), f(nu_pre), f(nu_post), f(tau_x), f(tau_pos), f(tau_neg),
                    f(a_pos), f(a_neg), f(c_w_min), f(c_w_max), f(tc_decay), f(theta_plus),
                    f(tc_theta_decay))
@@ -294,6 +297,23 @@ def encode(cfg: LCConfig, pixels, key):
         open_ = lo < hi
         return (jnp.where(open_ & below, mid + 1, lo), jnp.where(open_ & ~below, mid, hi))
 
+    # few draws fall in a bin that straddles several CDF steps: bisect those on a compacted list
+    # (fixed 2^k rounds), then finish any left over (more than `n_sub` of them) on the full array
+    shape = u.shape
+    n_sub = min(1024, lo.size)
+    ids = jnp.nonzero((lo < hi).ravel(), size=n_sub, fill_value=lo.size)[0]
+    pad = lambda a: jnp.concatenate([a.ravel(), jnp.zeros((1,), a.dtype)])  # noqa: E731
+    lo_f, hi_f = pad(lo), pad(hi)
+    sub = (lo_f[ids], hi_f[ids])
+    u_s, base_s = pad(u)[ids], pad(jnp.broadcast_to(base, shape))[ids]
+    for _ in range(int(np.ceil(np.log2(T + 2)))):
+        slo, shi = sub
+        mid = (slo + shi) // 2
+        below = cdf[base_s + jnp.minimum(mid, T)] < u_s
+        open_ = slo < shi
+        sub = (jnp.where(open_ & below, mid + 1, slo), jnp.where(open_ & ~below, mid, shi))
+    lo = lo_f.at[ids].set(sub[0])[:-1].reshape(shape)
+    hi = hi_f.at[ids].set(sub[1])[:-1].reshape(shape)
     isi, _ = jax.lax.while_loop(lambda c: jnp.any(c[0] < c[1]), bisect, (lo, hi))
     isi = jnp.maximum(isi, 1)
     times = jnp.cumsum(isi, axis=1)                                        # [n, n_isi]
@@ -350,9 +370,16 @@ class _Carry(NamedTuple):
 
 
 def _current(cfg: LCConfig, w, sxp):
+    """X current ``[F, P]`` from patch inputs ``sxp [P, K]`` (w: LC/FC ``[F, P, K]``, C ``[F, K]``)."""
     if cfg.arch == "C":
         return w @ sxp.T                                  # [F,K] x [K,P]
     return jnp.einsum("fpk,pk->fp", w, sxp)
+
+
+def _current_pfk(w_pfk, sxp):
+    # same as _current for LC/FC with the weights held patch-major [P, F, K] during an image
+    # (batched mat-vec with a leading batch axis: no per-step transpose on CPU)
+    return jnp.einsum("pfk,pk->pf", w_pfk, sxp).T
 
 
 def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn_xy: bool = False,
@@ -383,7 +410,7 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
         sx_now, i_pre = xs
         # input current from the previous step's spikes (one-step delay)
         if learn_xy:
-            i_in = _current(cfg, c.w, c.sx[idx])
+            i_in = c.w @ c.sx[idx].T if cfg.arch == "C" else _current_pfk(c.w, c.sx[idx])
         else:  # weights fixed during the image: the X current was computed for all steps at once
             i_in = i_pre
         if yy == "fixed":
@@ -409,9 +436,9 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
             def upd(w):
                 if cfg.arch == "C":
                     dw = hp.nu_post * (s @ xxp) - hp.nu_pre * (ypost @ sxp)
-                else:
-                    dw = (hp.nu_post * s[:, :, None] * xxp[None]
-                          - hp.nu_pre * ypost[:, :, None] * sxp[None])
+                else:  # patch-major [P, F, K]
+                    dw = (hp.nu_post * s.T[:, :, None] * xxp[:, None, :]
+                          - hp.nu_pre * ypost.T[:, :, None] * sxp[:, None, :])
                 return jnp.clip(w + dw, 0.0, 1.0)
 
             if skip_silent:
@@ -426,19 +453,23 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
         return _Carry(v, rc, theta, xx, ypost, ypre, sx_now, s, w, wyy, c.count + s), (s if record else None)
 
     w0 = jnp.clip(state.w, 0.0, 1.0) if learn_xy else state.w
+    patch_major = learn_xy and cfg.arch != "C"
     zf = jnp.zeros((F, P), jnp.float32)
     zx = jnp.zeros((cfg.crop * cfg.crop,), jnp.float32)
     c0 = _Carry(v=jnp.full((F, P), REST, jnp.float32), rc=zf, theta=state.theta, xx=zx, ypost=zf, ypre=zf,
-                sx=zx, sy=zf, w=w0, wyy=state.wyy, count=zf)
+                sx=zx, sy=zf, w=w0.transpose(1, 0, 2) if patch_major else w0, wyy=state.wyy, count=zf)
     if learn_xy:
         i_all = jnp.zeros((raster.shape[0], 0), jnp.float32)   # unused
     else:
         prev = jnp.concatenate([jnp.zeros_like(raster[:1]), raster[:-1]], axis=0)[:, idx]   # [T, P, K]
         if cfg.arch == "C":
-            i_all = jnp.einsum("fk,tpk->tfp", w0, prev)
-        else:
-            i_all = jnp.einsum("fpk,tpk->tfp", w0, prev)
+            T_, P_, K_ = prev.shape
+            i_all = (prev.reshape(T_ * P_, K_) @ w0.T).reshape(T_, P_, -1).transpose(0, 2, 1)
+        else:  # batched matmul with the patch as the leading batch axis
+            i_all = jnp.einsum("ptk,pkf->ptf", prev.transpose(1, 0, 2), w0.transpose(1, 2, 0)).transpose(1, 2, 0)
     c, rec = jax.lax.scan(step, c0, (raster, i_all))
+    if patch_major:
+        c = c._replace(w=c.w.transpose(1, 0, 2))
     if record:
         return NetState(w=c.w, theta=c.theta, wyy=c.wyy), c.count, rec
     return NetState(w=c.w, theta=c.theta, wyy=c.wyy), c.count
@@ -449,7 +480,8 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
 # --------------------------------------------------------------------------------------------
 
 def train(cfg: LCConfig, hp: HParams, state: NetState, images, order, key, *, learn_xy: bool = True,
-          learn_yy: Optional[bool] = None, yy: Optional[str] = None, skip_silent: bool = True):
+          learn_yy: Optional[bool] = None, yy: Optional[str] = None, skip_silent: bool = True,
+          valid=None):
     """Train one network on ``images[order]`` one image at a time (``images``: cropped uint8
     ``[N, crop*crop]``, ``order``: int indices). Per image: encode, 250 steps with learning,
     competition mask (with competition learning), per-neuron normalisation. Pure and jittable
@@ -460,23 +492,28 @@ def train(cfg: LCConfig, hp: HParams, state: NetState, images, order, key, *, le
         yy = "dense" if cfg.comp_learning else "fixed"
     mask = jnp.asarray(competition_mask(cfg)) if (cfg.comp_learning and learn_yy) else None
     keys = jax.random.split(key, order.shape[0])
+    if valid is None:
+        valid = jnp.ones(order.shape, bool)
 
     def body(st, xs):
-        i, k = xs
+        i, k, ok = xs
         raster = encode(cfg, images[i], k)
-        st, cnt = simulate_image(cfg, hp, st, raster, learn_xy=learn_xy, learn_yy=learn_yy,
-                                 adapt=True, yy=yy, skip_silent=skip_silent)
-        wyy = st.wyy * mask if mask is not None else st.wyy
-        w = normalise(cfg, hp, st.w)
-        return NetState(w, st.theta, wyy), jnp.sum(cnt)
+        new, cnt = simulate_image(cfg, hp, st, raster, learn_xy=learn_xy, learn_yy=learn_yy,
+                                  adapt=True, yy=yy, skip_silent=skip_silent)
+        wyy = new.wyy * mask if mask is not None else new.wyy
+        w = normalise(cfg, hp, new.w) if learn_xy else new.w
+        new = NetState(w, new.theta, wyy)
+        # padding entries (fixed-size chunks: one compilation) leave the state untouched
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, st)
+        return new, jnp.sum(cnt) * ok
 
-    return jax.lax.scan(body, state, (order, keys))
+    return jax.lax.scan(body, state, (order, keys, valid))
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "learn_xy", "learn_yy", "yy", "skip_silent", "hp_axis"))
-def _train_many(cfg, hp, states, images, orders, keys, learn_xy, learn_yy, yy, skip_silent, hp_axis):
+def _train_many(cfg, hp, states, images, orders, keys, valid, learn_xy, learn_yy, yy, skip_silent, hp_axis):
     f = lambda h, s, o, k: train(cfg, h, s, images, o, k, learn_xy=learn_xy, learn_yy=learn_yy,  # noqa: E731
-                                 yy=yy, skip_silent=skip_silent)
+                                 yy=yy, skip_silent=skip_silent, valid=valid)
     return jax.vmap(f, in_axes=(hp_axis, 0, 0, 0))(hp, states, orders, keys)
 
 
@@ -485,8 +522,9 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
                    skip_silent: bool = True, chunk: Optional[int] = None, progress=None):
     """Train ``N`` networks together (``vmap``; each still one image at a time): ``states`` and
     ``orders [N, n_iter]`` and ``keys [N]`` carry the network axis; ``hp`` too when its fields
-    are arrays with a leading axis of size N (a grid), else it is shared. ``chunk`` splits the
-    image sequence into several launches (progress / checkpoint points)."""
+    are arrays with a leading axis of size N (a grid), else it is shared. The image sequence runs
+    in launches of ``chunk`` images (default 100; the last one padded, so one compilation serves
+    any length)."""
     if learn_yy is None:
         learn_yy = cfg.comp_learning
     if yy is None:
@@ -501,13 +539,20 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
     if hp_axis == 0:
         hp = HParams(*[jnp.broadcast_to(x, (n_net,)) for x in hp])
     images = jnp.asarray(images)
-    chunk = n_iter if not chunk else int(chunk)
+    if n_iter == 0:
+        return states, np.zeros((n_net, 0))
+    chunk = min(n_iter, int(chunk) if chunk else 100)
     totals = []
     for a in range(0, n_iter, chunk):
         ks = jax.vmap(lambda k: jax.random.fold_in(k, a))(keys)
-        states, tot = _train_many(cfg, hp, states, images, orders[:, a:a + chunk], ks, learn_xy, learn_yy,
+        o = orders[:, a:a + chunk]
+        m = o.shape[1]
+        valid = jnp.arange(chunk) < m
+        if m < chunk:   # pad the last chunk (padding entries do not touch the state)
+            o = jnp.concatenate([o, jnp.zeros((n_net, chunk - m), o.dtype)], axis=1)
+        states, tot = _train_many(cfg, hp, states, images, o, ks, valid, learn_xy, learn_yy,
                                   yy, skip_silent, hp_axis)
-        totals.append(np.asarray(tot))
+        totals.append(np.asarray(tot)[:, :m])
         if progress is not None:
             progress(min(a + chunk, n_iter))
     return states, (np.concatenate(totals, axis=1) if totals else np.zeros((n_net, 0)))
@@ -515,21 +560,22 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
 
 @functools.partial(jax.jit, static_argnames=("cfg", "yy", "hp_axis"))
 def _counts_chunk(cfg, hp, states, pixels, keys, yy, hp_axis):
-    def one_net(h, st, ks):
+    # the Poisson trains of an image are drawn once and shared by the networks
+    rasters = jax.vmap(lambda px, k: encode(cfg, px, k))(pixels, keys)
+
+    def one_net(h, st):
         if cfg.arch == "C":  # C starts unnormalised; trained networks are normalised already
             st = NetState(normalise(cfg, h, st.w), st.theta, st.wyy)
-
-        def one_img(px, k):
-            return simulate_image(cfg, h, st, encode(cfg, px, k), yy=yy)[1]
-        return jax.vmap(one_img)(pixels, ks)
-    return jax.vmap(one_net, in_axes=(hp_axis, 0, 0))(hp, states, keys)
+        return jax.vmap(lambda r: simulate_image(cfg, h, st, r, yy=yy)[1])(rasters)
+    return jax.vmap(one_net, in_axes=(hp_axis, 0))(hp, states)
 
 
 def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, batch: int = 128,
                  yy: Optional[str] = None, progress=None) -> np.ndarray:
     """Spike counts ``[N_networks, n_images, F, P]`` of ``N`` networks (leading axis of
     ``states``) on the same ``images`` (cropped uint8 ``[n, crop*crop]``), learning off (theta
-    frozen, no STDP), batched over images. Every network sees its own Poisson trains."""
+    frozen, no STDP), batched over images. The Poisson trains of an image are drawn once per call
+    and shared by the networks (each network alone sees independent random trains per image)."""
     if yy is None:
         yy = "dense" if cfg.comp_learning else "fixed"
     images = np.asarray(images)
@@ -548,7 +594,7 @@ def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, b
         m = len(px)
         if m < batch:  # pad to a fixed shape (one compilation)
             px = np.concatenate([px, np.zeros((batch - m, px.shape[1]), px.dtype)])
-        ks = jax.random.split(jax.random.fold_in(key, a), n_net * batch).reshape(n_net, batch, -1)
+        ks = jax.random.split(jax.random.fold_in(key, a), batch)
         c = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis)
         out[:, a:a + m] = np.asarray(c)[:, :m]
         if progress is not None:
@@ -638,3 +684,36 @@ THESIS_TABLE = [
     ("C", 25, 8, False, 63.1, 1.2, 75.8, 0.5),
     ("FC", 100, 20, False, 81.4, 0.9, 82.1, 0.8),
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# the thesis protocol: calibrate, test, vote, linear classifier
+# --------------------------------------------------------------------------------------------
+
+def evaluate(cfg: LCConfig, hp: HParams, states: NetState, calib_images, calib_labels, test_images,
+             test_labels, key, *, batch: int = 128, linear: bool = True, seed: int = 0) -> dict:
+    """Calibrate (votes from class-mean spike counts) and test ``N`` networks (leading axis of
+    ``states``), learning off, batched over images. Returns per-network accuracies for every
+    voting method, the best of them (the thesis' "method 1"), the linear classifier ("method 2"),
+    plus the votes, test counts and predictions."""
+    kc, kt = jax.random.split(key)
+    cc = spike_counts(cfg, hp, states, calib_images, kc, batch=batch)
+    tc = spike_counts(cfg, hp, states, test_images, kt, batch=batch)
+    test_labels = np.asarray(test_labels).astype(int)
+    out = {m: [] for m in VOTING}
+    out.update(linear=[], votes=[], preds={m: [] for m in VOTING}, silent=[])
+    for n in range(len(cc)):
+        votes = compute_votes(cc[n], calib_labels)
+        out["votes"].append(votes)
+        for m in VOTING:
+            p = vote(tc[n], votes, m)
+            out[m].append(float(np.mean(p == test_labels)))
+            out["preds"][m].append(p)
+        out["silent"].append(float(np.mean(tc[n].sum((1, 2)) == 0)))
+        if linear:
+            out["linear"].append(linear_classifier_accuracy(cc[n], calib_labels, tc[n], test_labels, seed)[0])
+    # the thesis computes spikes_first for LC only; "best" is taken over the methods it had
+    methods = VOTING if cfg.arch == "LC" else ("patch", "all")
+    out["best"] = [max(out[m][n] for m in methods) for n in range(len(cc))]
+    out["test_counts"] = tc
+    return out
