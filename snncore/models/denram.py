@@ -219,9 +219,55 @@ class EventBatch(NamedTuple):
     mask: Any
 
 
+EVENT_CHUNK = 2048   # events per scan step of the scatter (keeps the [chunk, 320] index block in cache)
+
+
+def _chunks(x, chunk):
+    return x.reshape(-1, chunk, *x.shape[1:])
+
+
+@jax.custom_vjp
+def _scatter_events(wt, base, bt, i, valid, size):
+    """``out[base[i_e, s] + bt_e] += wt[i_e, s]`` over events ``e`` (valid ones) and synapses
+    ``s``; ``size`` (a zeros array) fixes the output length. Chunked over events with a scan;
+    the backward pass (custom) gathers the cotangent at the same indices and sums it per channel,
+    so no ``[events, 320]`` array is ever stored."""
+    return _scatter_fwd(wt, base, bt, i, valid, size)[0]
+
+
+def _scatter_fwd(wt, base, bt, i, valid, size):
+    n = size.shape[0]
+
+    def body(acc, c):
+        bt_c, i_c, v_c = c
+        idx = jnp.where(v_c[:, None], base[i_c] + bt_c[:, None], n)
+        return acc.at[idx.ravel()].add(wt[i_c].ravel(), mode="drop"), None
+
+    out, _ = jax.lax.scan(body, jnp.zeros(n, wt.dtype), (bt, i, valid))
+    return out, (base, bt, i, valid, size)
+
+
+def _scatter_bwd(res, g):
+    base, bt, i, valid, size = res
+    n = size.shape[0]
+    gpad = jnp.concatenate([g, jnp.zeros((1,), g.dtype)])
+
+    def body(acc, c):
+        bt_c, i_c, v_c = c
+        idx = jnp.where(v_c[:, None], base[i_c] + bt_c[:, None], n)
+        return acc.at[i_c].add(gpad[idx]), None
+
+    gw, _ = jax.lax.scan(body, jnp.zeros(base.shape, g.dtype), (bt, i, valid))
+    return gw, None, None, None, None, None
+
+
+_scatter_events.defvjp(_scatter_fwd, _scatter_bwd)
+
+
 def currents_events(params: Params, net: Network, ev: EventBatch, cfg: DenRAMConfig):
     """Event-driven formulation: every input event ``(b, t, i)`` scatters its 320 weights
-    ``w[:, i, :]`` to ``I[b, t + d[:, i, :], :]``. Returns currents ``[T, B, n_out]``."""
+    ``w[:, i, :]`` to ``I[b, t + d[:, i, :], :]``. Returns currents ``[T, B, n_out]``.
+    Work and memory grow with the number of events, not with ``T x n_in``."""
     B = ev.labels.shape[0]
     T, J = cfg.n_steps, cfg.n_out
     d = effective_delays(net.delays, cfg)
@@ -229,11 +275,15 @@ def currents_events(params: Params, net: Network, ev: EventBatch, cfg: DenRAMCon
     base = (jnp.arange(J, dtype=jnp.int32)[:, None, None] * (B * T) + d)      # [J, I, K]
     base = base.transpose(1, 0, 2).reshape(cfg.n_in, J * cfg.n_branch)       # [I, J*K]
     wt = params.w.transpose(1, 0, 2).reshape(cfg.n_in, J * cfg.n_branch)     # [I, J*K]
-    idx = base[ev.i] + (ev.b * T + ev.t)[:, None]                           # [E, J*K]
-    idx = jnp.where(ev.valid[:, None], idx, J * B * T)                       # padding -> dump slot
-    vals = wt[ev.i]
-    cur = jax.ops.segment_sum(vals.ravel(), idx.ravel(), num_segments=J * B * T + 1)
-    cur = cur[:-1].reshape(J, B, T).transpose(2, 1, 0)
+    cap = ev.i.shape[0]
+    chunk = min(EVENT_CHUNK, max(cap, 1))
+    pad = (-cap) % chunk
+    bt = jnp.pad((ev.b * T + ev.t).astype(jnp.int32), (0, pad))
+    ii = jnp.pad(ev.i.astype(jnp.int32), (0, pad))
+    vv = jnp.pad(ev.valid, (0, pad))
+    cur = _scatter_events(wt, base, _chunks(bt, chunk), _chunks(ii, chunk), _chunks(vv, chunk),
+                          jnp.zeros((J * B * T,), jnp.int8))
+    cur = cur.reshape(J, B, T).transpose(2, 1, 0)
     return cur + _bias_current(params.b, cfg, B)
 
 
