@@ -110,7 +110,9 @@ def test_membrane_relu_leak_max():
 # ---------------------------------------------------------------- fast == direct
 
 def test_event_formulation_equals_direct():
-    cfg = dm.DenRAMConfig(n_in=6, tau_mem=20e-3)
+    # short sequences keep the dense reference cheap; delays are drawn up to 100 steps and many
+    # hit the clip, which is exercised too
+    cfg = dm.DenRAMConfig(n_in=6, tau_mem=20e-3, t_data=60, max_delay=100)
     p, net, _ = dm.init(jax.random.PRNGKey(3), cfg)
     p = p._replace(w=p.w * jnp.sign(jax.random.normal(jax.random.PRNGKey(4), p.w.shape)))
     rng = np.random.default_rng(0)
@@ -137,7 +139,7 @@ def test_event_formulation_equals_direct():
 # ---------------------------------------------------------------- gradients reach every weight that sees input
 
 def test_readout_gradient_nonzero_exactly_where_input_arrives_before_the_max():
-    cfg = dm.DenRAMConfig(n_in=8, tau_mem=20e-3)
+    cfg = dm.DenRAMConfig(n_in=8, tau_mem=20e-3, t_data=80, max_delay=120)
     p, net, _ = dm.init(jax.random.PRNGKey(5), cfg)
     p = p._replace(b=jnp.abs(p.b) + 0.01)            # positive: V stays > 0, no ReLU clamping
     rng = np.random.default_rng(1)
