@@ -117,6 +117,7 @@ def test_patch_raster_channels_flips_and_collisions():
                   (6, 5, 2500, 0),      # OFF at (0,1) ms 2
                   (7, 5, 3100, 1), (7, 5, 3900, 0),   # same voxel: the later (OFF) wins
                   (5, 5, 500, 1),       # ms 0: kept at test time, dropped in training
+                  (6, 6, 360_000, 1),   # beyond the 350-ms window: dropped
                   (40, 5, 1000, 1)])    # outside the sensor: invalid
     (x, y, ms, p, v), dropped = L.pad_events([ev])
     assert dropped[0] == 1

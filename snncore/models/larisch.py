@@ -421,7 +421,7 @@ def patch_raster(x, y, ms, pol, valid, r0, c0, flip_lr=False, flip_ud=False, tra
     pix = jnp.clip(row, 0, PATCH - 1) * PATCH + jnp.clip(col, 0, PATCH - 1)
     msc = jnp.clip(ms, 0, T_STEPS - 1)
     vox = jnp.where(inside, msc * (PATCH * PATCH) + pix, T_STEPS * PATCH * PATCH)  # dump bin
-    idx = jnp.arange(x.shape[-1])
+    idx = jnp.arange(x.shape[-1], dtype=jnp.int32)
     last = jnp.full(T_STEPS * PATCH * PATCH + 1, -1, jnp.int32).at[vox].max(idx)
     keep = inside & (last[vox] == idx)
     ch = jnp.where(pol == 1, 0, 1)
@@ -567,7 +567,7 @@ def _eval_rasters(ev, dtype=jnp.float32):
         pix = jnp.clip(row, 0, c - 1) * c + jnp.clip(col, 0, c - 1)
         msc = jnp.clip(ms, 0, T_STEPS - 1)
         vox = jnp.where(inside, msc * (c * c) + pix, T_STEPS * c * c)
-        idx = jnp.arange(x.shape[-1])
+        idx = jnp.arange(x.shape[-1], dtype=jnp.int32)
         last = jnp.full(T_STEPS * c * c + 1, -1, jnp.int32).at[vox].max(idx)
         keep = inside & (last[vox] == idx)
         ch = jnp.where(pol == 1, 0, 1)
