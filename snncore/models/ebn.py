@@ -323,7 +323,7 @@ def ads_simulate(p: ADSParams, c_tilde, *, xhat=None, readout=None, dt: float = 
 
     ``c_tilde [T, Nc]`` is the amplified teacher input ``A c_t``. ``readout [Nc, Nout]`` (e.g. the
     teacher's W_out) gives the task output ``y_t = x~_t readout``. Returns a dict of time-major
-    arrays: ``y [T, Nout]``, ``n_spikes [T]``, ``err2 [T]`` (``||x^_t - x~_t||^2``, zero without
+    arrays: ``y [T, Nout]``, ``n_spikes [T]``, ``err2 [T]`` (``||x^_t - x~_t||^2``, with x^ = 0 without
     ``xhat``), and optionally ``spikes [T, N]`` (uint8) and ``xt [T, Nc]``.
     """
     c_tilde = jnp.asarray(c_tilde, jnp.float32)
