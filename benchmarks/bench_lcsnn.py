@@ -27,6 +27,7 @@ ap.add_argument("--repeats", type=int, default=3)
 ap.add_argument("--images", type=int, default=20, help="training images per timed call")
 ap.add_argument("--networks", default="1,4", help="network counts for the vmapped training")
 ap.add_argument("--filters", default="100,25")
+ap.add_argument("--vmap", action="store_true", help="vmap the networks even on a CPU (default there: map)")
 args = ap.parse_args()
 
 BASE_TRAIN = {100: 0.20, 25: 0.086}
@@ -57,17 +58,19 @@ for F in filters:
         orders = np.random.default_rng(1).integers(0, len(imgs), (N, n_img))
         keys = jax.random.split(jax.random.PRNGKey(2), N)
 
-        def fn():
-            return L.train_networks(cfg, hp, st, imgs, orders, keys, chunk=n_img)[0]
+        mode = "vmap" if N > 1 and args.vmap else "auto"
 
-        rec = timeit(fn, name=f"LC {F}f k12: train {n_img} images x {N} networks", part="lcsnn",
-                     repeats=args.repeats, work={"images": n_img, "networks": N},
+        def fn():
+            return L.train_networks(cfg, hp, st, imgs, orders, keys, chunk=n_img, networks=mode)[0]
+
+        rec = timeit(fn, name=f"LC {F}f k12: train {n_img} images x {N} networks ({mode})", part="lcsnn",
+                     repeats=args.repeats, work={"images": n_img, "networks": N, "mode": mode},
                      shapes={"n_y": cfg.n_y, "steps": cfg.time, "dataset": dataset},
                      baseline={"name": "BindsNET 0.3.4 LocallyConnectedNetwork, same kind of 2-core CPU (PEERS.md)",
                                "seconds": BASE_TRAIN.get(F), "per": "image per network"},
                      record=record)
         per = rec["median_s"] / (n_img * N)
-        print(f"LC {F}f train, {N} network(s): {1e3 * per:.1f} ms per image per network "
+        print(f"LC {F}f train, {N} network(s), {mode}: {1e3 * per:.1f} ms per image per network "
               f"(BindsNET {BASE_TRAIN.get(F)} s -> x{BASE_TRAIN.get(F, np.nan) / per:.0f})")
     st1 = jax.vmap(lambda k: L.init_state(cfg, hp, k))(jax.random.split(jax.random.PRNGKey(0), 1))
     n_inf = 128 if args.smoke else 512

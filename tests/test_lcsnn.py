@@ -250,3 +250,33 @@ def test_bad_input_rejected():
         L.crop_images(np.zeros((3, 20, 20), np.uint8), L.LCConfig())
     with pytest.raises(ValueError, match="uint8"):
         L.crop_images(np.zeros((3, 28, 28), np.float32), L.LCConfig())
+
+
+def test_chunked_training_with_padding_equals_one_launch_and_grid_axis():
+    cfg = L.LCConfig("LC", 2, 12, 4)
+    hp = L.hparams(np.array([0.3, 0.5]), np.array([-20.0, -60.0]))   # a 2-point grid
+    assert hp.nu_pre.shape == (2,)
+    st = jax.vmap(lambda h, k: L.init_state(cfg, h, k))(hp, jax.random.split(jax.random.PRNGKey(0), 2))
+    imgs = L.crop_images(np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8), cfg)
+    orders = np.array([[0, 1, 2, 3, 4], [5, 4, 3, 2, 1]])
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    b, tb = L.train_networks(cfg, hp, st, imgs, orders, keys, chunk=2, networks="map")  # 2 + 2 + 1 (padded)
+    v, tv = L.train_networks(cfg, hp, st, imgs, orders, keys, chunk=2, networks="vmap")
+    assert tb.shape == (2, 5)
+    np.testing.assert_allclose(np.asarray(b.w), np.asarray(v.w), atol=1e-5)   # map == vmap
+    np.testing.assert_array_equal(tb, tv)
+    for g, mw in enumerate([0.3, 0.5]):
+        np.testing.assert_allclose(np.asarray(b.w[g].sum(-1)), mw * 144, rtol=1e-4)
+    # padding entries (valid = False) leave the state exactly as it was
+    h0 = L.HParams(*[x[0] for x in hp])
+    s0 = jax.tree_util.tree_map(lambda x: x[0], st)
+    same, _ = L.train(cfg, h0, s0, jnp.asarray(imgs), jnp.array([0, 1]), keys[0], valid=jnp.array([False, False]))
+    np.testing.assert_array_equal(np.asarray(same.w), np.asarray(s0.w))
+    # one valid image + one padding entry == that image followed by a blank image (no spikes:
+    # weights untouched, thresholds decay by exp(-250e-6))
+    blank = np.concatenate([imgs, np.zeros((1, 400), np.uint8)])
+    p1, _ = L.train(cfg, h0, s0, jnp.asarray(blank), jnp.array([0, 6]), keys[0], valid=jnp.array([True, False]))
+    p2, _ = L.train(cfg, h0, s0, jnp.asarray(blank), jnp.array([0, 6]), keys[0])
+    np.testing.assert_allclose(np.asarray(p1.w), np.asarray(p2.w), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(p1.theta), np.asarray(p2.theta), rtol=1e-3)
+    assert float(p1.theta.max()) > 0
