@@ -406,7 +406,7 @@ for ax, name in zip(axs, CORRUPTIONS):
     lv = np.asarray(levels_of(name), float)
     for vi, k in enumerate(fb_scales):
         ax.plot(lv, results[(name, f"k={k}")], "o-", color=cols[vi],
-                label=f"k = {k} (E/I {ei['E/I ratio'][vi]:.2g})")
+                label=f"k = {k} " + ("(no feedback)" if k == 0 else f"(E/I {ei['E/I ratio'][vi]:.2g})"))
     ax.plot(lv, results[(name, "raw counts")], "s--", color="tab:red", label="raw counts (control)")
     if archived:
         for key_, accs in archived["data"]["results"].items():
