@@ -235,3 +235,21 @@ def test_force_rls_learns_decoder():
     after = ebn.force_evaluate(fp2, c[None], x[None], readout=np.ones((Nc, 1)))["err2"].mean()
     assert np.isclose(before, np.mean(np.sum(x ** 2, 1)), rtol=1e-5)   # zero decoder: error = |x|^2
     assert after < 0.5 * before, (before, after)
+
+
+def test_reservoir_and_ridge():
+    p = ebn.reservoir_init(jax.random.PRNGKey(0), 64, 4, n_liquids=8)
+    w = np.asarray(p.w_rec)
+    assert np.all(w[::5] <= 0) and np.all(np.delete(w, np.s_[::5], axis=0) >= 0)
+    assert np.all(w[:8, 8:] == 0)                       # liquids are disconnected
+    u = np.zeros((2, 300, 4), np.float32)
+    u[1, 50:250] = 0.5
+    H, ns = ebn.reservoir_states(p, u, sub=10)
+    assert H.shape == (2, 30, 64) and ns[0].sum() == 0 and ns[1].sum() > 0
+    rng = np.random.default_rng(0)
+    Hr = rng.normal(size=(500, 5))
+    wt = np.array([1.0, -2.0, 0.5, 0.0, 3.0, 0.7])
+    w_fit = ebn.ridge_fit(Hr, ebn.ridge_predict(Hr, wt), lam=1e-9)
+    np.testing.assert_allclose(w_fit, wt, atol=1e-6)
+    with pytest.raises(ValueError):
+        ebn.reservoir_states(p, u[0])

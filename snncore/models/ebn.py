@@ -32,7 +32,7 @@ __all__ = [
     "ADSParams", "ADSState", "ads_init", "ads_state_init", "ads_step", "ads_simulate",
     "ads_evaluate", "ads_train_trial", "DivergenceError", "filter_1d", "xor_decision",
     "any_threshold_decision", "integral_score", "fit_boundary", "generate_xor_sample",
-    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate",
+    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate", "ReservoirParams", "reservoir_init", "reservoir_states", "ridge_fit", "ridge_predict",
 ]
 
 DT = 1e-3
@@ -762,3 +762,90 @@ def force_evaluate(fp: ForceParams, c, xhat, *, readout, dt: float = DT) -> dict
                                                  jnp.asarray(xhat[i:i + 50], jnp.float32)))
             for i in range(0, len(c), 50)]
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
+# ============================================================================================
+# baseline: liquid-state reservoir with a ridge readout (simplified from ebn.md §2.7)
+# ============================================================================================
+
+class ReservoirParams(NamedTuple):
+    w_in: Any       # [n_in, N]  input-spike -> reservoir
+    w_rec: Any      # [N, N]     pre -> post, block diagonal (disconnected liquids)
+    tau_mem: Any    # [N]
+    tau_syn: Any    # [N]
+    tau_in: Any     # scalar, input neurons
+    g_in: Any       # scalar, feature -> input-neuron current gain
+    tau_read: Any   # scalar, readout synapse
+    syn_gain: Any   # scalar, a spike through weight w adds w * syn_gain / tau_syn to the current
+
+
+def reservoir_init(key, n_neurons: int, n_in: int = 16, *, n_liquids: int = 8, p_rec: float = 0.041,
+                   w_e: float = 0.3, w_in: float = 2.0, p_in: float = 0.25, inh: float = 4.73,
+                   g_in: float = 8.0, tau_max: float = 0.112, tau_min: float = 0.002) -> ReservoirParams:
+    """Dimensionless LIF reservoir (threshold 1, reset and rest 0, dt = 1 ms): ``n_in`` input LIF
+    neurons (tau 12 ms) driven by the features; ``n_liquids`` disconnected liquids with 4.1 %
+    excitatory connectivity ``w_e (1 + 0.07 N(0,1))``, every fifth presynaptic neuron inhibitory
+    (x -4.73); ``tau_mem = tau_syn`` spread linearly from 112 ms down to ``tau_min``; dense-ish
+    random input weights. Weights calibrated by us for ~25 Hz on the wake-word stand-in."""
+    if n_neurons % n_liquids:
+        raise ValueError(f"n_neurons ({n_neurons}) must be a multiple of n_liquids ({n_liquids})")
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    size = n_neurons // n_liquids
+    block = np.kron(np.eye(n_liquids), np.ones((size, size)))
+    mask = np.asarray(jax.random.bernoulli(k1, p_rec, (n_neurons, n_neurons))) * block
+    np.fill_diagonal(mask, 0)
+    w = np.clip(w_e * (1 + 0.07 * np.asarray(jax.random.normal(k2, (n_neurons, n_neurons)))), 0, None) * mask
+    w[::5] *= -inh
+    win = (w_in * np.asarray(jax.random.uniform(k3, (n_in, n_neurons)))
+           * np.asarray(jax.random.bernoulli(k4, p_in, (n_in, n_neurons))))
+    tau = np.linspace(tau_max, tau_min, n_neurons)
+    f = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    return ReservoirParams(f(win), f(w), f(tau), f(tau), f(0.012), f(g_in), f(0.256), f(0.05))
+
+
+@functools.partial(jax.jit, static_argnames=("dt", "sub"))
+def _reservoir_run(p: ReservoirParams, u, dt: float = DT, sub: int = 1):
+    n = p.w_rec.shape[0]
+
+    def step(c, ut):
+        vin, v, isyn, h, s = c
+        vin = vin + dt / p.tau_in * (-vin + p.g_in * ut)
+        sin = (vin >= 1.0).astype(jnp.float32)
+        vin = jnp.where(sin > 0, 0.0, vin)
+        isyn = isyn * jnp.exp(-dt / p.tau_syn) + (sin @ p.w_in + s @ p.w_rec) * p.syn_gain / p.tau_syn
+        v = v + dt / p.tau_mem * (-v + isyn)
+        s = (v >= 1.0).astype(jnp.float32)
+        v = jnp.where(s > 0, 0.0, v)
+        h = h * jnp.exp(-dt / p.tau_read) + s
+        return (vin, v, isyn, h, s), (h, s.sum())
+
+    z = jnp.zeros(n)
+    _, (H, ns) = jax.lax.scan(step, (jnp.zeros(p.w_in.shape[0]), z, z, z, z), u)
+    return H[sub - 1::sub], ns
+
+
+def reservoir_states(p: ReservoirParams, u, *, sub: int = 1, batch: int = 20):
+    """Readout states (spikes through a 256-ms exponential synapse) for ``u [B, T, n_in]``, every
+    ``sub``-th step, vmapped over clips. Returns numpy ``(H [B, T/sub, N], n_spikes [B, T])``."""
+    u = np.asarray(u, np.float32)
+    if u.ndim != 3 or u.shape[2] != p.w_in.shape[0]:
+        raise ValueError(f"reservoir input must be [B, T, {p.w_in.shape[0]}], got {u.shape}")
+    f = jax.vmap(lambda x: _reservoir_run(p, x, sub=sub))
+    Hs, Ns = [], []
+    for i in range(0, len(u), batch):
+        H, ns = f(jnp.asarray(u[i:i + batch]))
+        Hs.append(np.asarray(H))
+        Ns.append(np.asarray(ns))
+    return np.concatenate(Hs), np.concatenate(Ns)
+
+
+def ridge_fit(H, y, lam: float = 100.0):
+    """Ridge regression with a bias: ``H [..., N]``, ``y [...]`` -> weights ``[N + 1]``."""
+    X = H.reshape(-1, H.shape[-1]).astype(np.float64)
+    X = np.concatenate([X, np.ones((len(X), 1))], 1)
+    Y = np.asarray(y, np.float64).reshape(-1)
+    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ Y)
+
+
+def ridge_predict(H, w):
+    return H @ w[:-1] + w[-1]
