@@ -147,9 +147,7 @@ def silence(p: ebn.ADSParams, fraction: float = 0.4) -> ebn.ADSParams:
     return p._replace(silence=mask, t_silence=jnp.asarray([-1.0, 1e9], jnp.float32))
 
 
-def mismatch(p: ebn.ADSParams, sigma: float, key, *, safe_scale: bool = True) -> ebn.ADSParams:
-    """One frozen mismatch draw (see the module docstring). ``key`` is a PRNG key."""
-    sigma = check_perturbation("mismatch", sigma)
+def _mismatch_core(p, sigma, scale, key):
     k = jax.random.split(key, 6)
 
     def rel_abs(kk, x):        # |N(x, sigma x)| per neuron
@@ -160,16 +158,27 @@ def mismatch(p: ebn.ADSParams, sigma: float, key, *, safe_scale: bool = True) ->
 
     gap = p.v_th - p.v_reset
     v_th = jnp.abs(p.v_th + sigma * jnp.abs(gap) * jax.random.normal(k[2], p.v_th.shape, p.v_th.dtype))
-    s = SAFE_SCALE_MISMATCH[sigma] if safe_scale else 1.0
     return p._replace(tau_slow=rel_abs(k[0], p.tau_slow), tau_mem=rel_abs(k[1], p.tau_mem), v_th=v_th,
                       w_in=mult(k[3], p.w_in), w_out=mult(k[4], p.w_out),
-                      w_slow=s * mult(k[5], p.w_slow), w_fast=s * p.w_fast)
+                      w_slow=scale * mult(k[5], p.w_slow), w_fast=scale * p.w_fast)
+
+
+_mismatch_draws = jax.jit(jax.vmap(_mismatch_core, in_axes=(None, None, None, 0)))
+
+
+def mismatch(p: ebn.ADSParams, sigma: float, key, *, safe_scale: bool = True) -> ebn.ADSParams:
+    """One frozen mismatch draw (see the module docstring). ``key`` is a PRNG key."""
+    sigma = check_perturbation("mismatch", sigma)
+    scale = SAFE_SCALE_MISMATCH[sigma] if safe_scale else 1.0
+    return _mismatch_core(p, jnp.float32(sigma), jnp.float32(scale), key)
 
 
 def mismatch_draws(p: ebn.ADSParams, sigma: float, keys, *, safe_scale: bool = True) -> ebn.ADSParams:
-    """``len(keys)`` independent draws of :func:`mismatch`, stacked along a leading axis (vmap)."""
+    """``len(keys)`` independent draws of :func:`mismatch`, stacked along a leading axis (one
+    jitted vmap; the level is a traced argument, so all levels share one compilation)."""
     sigma = check_perturbation("mismatch", sigma)
-    return jax.vmap(lambda kk: mismatch(p, sigma, kk, safe_scale=safe_scale))(keys)
+    scale = SAFE_SCALE_MISMATCH[sigma] if safe_scale else 1.0
+    return _mismatch_draws(p, jnp.float32(sigma), jnp.float32(scale), jnp.asarray(keys))
 
 
 def membrane_noise(p: ebn.ADSParams, level: float, *, use_ebn: bool, dt: float = DT) -> ebn.ADSParams:
