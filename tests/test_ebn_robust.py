@@ -173,3 +173,30 @@ def test_simulate_rejects_bad_shapes(net):
         rb.simulate(net, np.zeros((10, 6)), np.ones((6, 1)))
     with pytest.raises(ValueError, match="readout"):
         rb.simulate(net, np.zeros((1, 10, 6)), np.ones((5, 1)))
+
+
+# ---------------------------------------------------------------- FORCE baseline
+
+def test_force_quantise_and_mismatch():
+    fp = ebn.force_init(jax.random.PRNGKey(0), 300, 8)
+    fp = fp._replace(phi=0.1 * jax.random.normal(jax.random.PRNGKey(1), fp.phi.shape))
+    fq = rb.quantise_force(fp, 3)
+    for f in ("w_in", "omega", "phi", "E"):
+        assert np.allclose(getattr(fq, f), rb.quantise_matrix(getattr(fp, f), 3))
+    fm = rb.mismatch_force(fp, 0.2, jax.random.PRNGKey(2))
+    assert fm.tau_m.shape == (300,) and fm.v_peak.shape == (300,)
+    d = np.asarray(fm.tau_m) / float(fp.tau_m) - 1
+    assert abs(d.std() / 0.2 - 1) < 0.15
+    dv = np.asarray(fm.v_peak) - float(fp.v_peak)
+    assert abs(dv.std() / (0.2 * 25.0) - 1) < 0.15                  # sigma of the 25-mV gap
+    om = np.asarray(fp.omega)
+    nz = om != 0
+    rel = np.asarray(fm.omega)[nz] / om[nz] - 1
+    assert abs(rel.std() / 0.2 - 1) < 0.05
+    assert np.all(np.asarray(fm.omega)[~nz] == 0)                    # sparsity kept
+    with pytest.raises(ValueError, match="valid"):
+        rb.mismatch_force(fp, 0.25, jax.random.PRNGKey(0))
+    # per-neuron arrays run through the FORCE simulator
+    c = np.zeros((1, 50, 8), np.float32)
+    out = ebn.force_evaluate(fm, c, c, readout=np.ones((8, 1), np.float32))
+    assert np.isfinite(out["y"]).all()

@@ -23,6 +23,10 @@ authors' evaluation scripts as summarised in ``shared/papers/ebn.md`` §2.3–2.
   sqrt(dt)-scaled); EBN networks additionally have ``W_slow``, ``W_fast`` scaled by 0.8 (0.05) and
   0.6 (0.1).
 
+The FORCE baseline has :func:`quantise_force` and :func:`mismatch_force` (same rules, on
+:class:`snncore.models.ebn.ForceParams`); membrane noise for FORCE needs a noise term in its
+simulator, which it does not have yet.
+
 Output gains (scalar, multiplying the unfiltered output ``y = x~ W_out_rate``) are refitted on
 validation data: :func:`fit_gain_mse` (minimise the MSE to a reference output over a grid; the
 argmin of a 1-D quadratic over a grid is the grid point nearest the least-squares gain, which is
@@ -44,7 +48,8 @@ from snncore.models import ebn
 __all__ = ["PERTURBATIONS", "GAIN_PROTOCOL", "check_perturbation", "quantise_matrix", "quantise",
            "silence", "mismatch", "mismatch_draws", "membrane_noise", "perturb", "n_silenced",
            "simulate", "integral_score_fast", "decide", "fit_gain_mse", "fit_gain_accuracy",
-           "summarise", "SAFE_SCALE_MISMATCH", "EBN_SCALE_QUANT", "EBN_SCALE_NOISE"]
+           "summarise", "SAFE_SCALE_MISMATCH", "EBN_SCALE_QUANT", "EBN_SCALE_NOISE",
+           "quantise_force", "mismatch_force"]
 
 DT = ebn.DT
 
@@ -331,3 +336,43 @@ def summarise(values) -> dict:
         return {"median": np.nan, "q25": np.nan, "q75": np.nan, "n": 0}
     q25, med, q75 = np.percentile(v, [25, 50, 75])
     return {"median": float(med), "q25": float(q25), "q75": float(q75), "n": int(v.size)}
+
+
+# ---------------------------------------------------------------------------------------------
+# FORCE baseline (ebn.md §2.3, §2.5): the same perturbations on ebn.ForceParams
+# ---------------------------------------------------------------------------------------------
+
+def quantise_force(fp, bits: int):
+    """The paper's quantiser on all four FORCE matrices: ``w_in``, the recurrence ``omega``, the
+    decoder ``phi`` and the feedback ``E`` (no post-hoc scaling)."""
+    bits = check_perturbation("quantise", bits)
+    return fp._replace(w_in=quantise_matrix(fp.w_in, bits), omega=quantise_matrix(fp.omega, bits),
+                       phi=quantise_matrix(fp.phi, bits), E=quantise_matrix(fp.E, bits))
+
+
+def _mismatch_force_core(fp, sigma, key):
+    N = fp.omega.shape[0]
+    k = jax.random.split(key, 7)
+
+    def per_neuron_abs(kk, x):       # scalar nominal -> per-neuron |N(x, sigma x)|
+        return jnp.abs(x + sigma * jnp.abs(x) * jax.random.normal(kk, (N,), jnp.float32))
+
+    def mult(kk, W):
+        return W * (1.0 + sigma * jax.random.normal(kk, W.shape, W.dtype))
+
+    # V_th ~ N(V_th, sigma |(V_th - V_reset) / V_th| |V_th|) = N(-40 mV, sigma 25 mV)
+    gap = jnp.abs(fp.v_peak - fp.v_reset)
+    v_peak = fp.v_peak + sigma * gap * jax.random.normal(k[2], (N,), jnp.float32)
+    return fp._replace(tau_m=per_neuron_abs(k[0], fp.tau_m), tau_s=per_neuron_abs(k[1], fp.tau_s),
+                       v_peak=v_peak, w_in=mult(k[3], fp.w_in), omega=mult(k[4], fp.omega),
+                       phi=mult(k[5], fp.phi), E=mult(k[6], fp.E))
+
+
+def mismatch_force(fp, sigma: float, key):
+    """One frozen mismatch draw of a FORCE network (ebn.md §2.5): per-neuron ``tau_m``, ``tau_s``
+    relative (``|N(mu, sigma mu)|``), threshold ``N(V_th, sigma * 25 mV)`` (sigma of the
+    threshold-reset gap), ``w_in``, ``omega``, decoder ``phi`` and ``E`` multiplicative
+    ``(1 + sigma xi)``. The time constants and threshold become per-neuron arrays ``[N]``, which
+    :func:`snncore.models.ebn.force_evaluate` broadcasts."""
+    sigma = check_perturbation("mismatch", sigma)
+    return _mismatch_force_core(fp, jnp.float32(sigma), key)
