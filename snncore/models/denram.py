@@ -602,11 +602,11 @@ def _make_fns(cfg: DenRAMConfig, lr: float):
 
 
 def evaluate(params, net, eval_step, data: Events, key, noise_std, batch_size=64, drop_last=True,
-             shuffle_key=None):
+             shuffle_key=None, capacity=None):
     """Mean loss and accuracy over ``data`` with one noise key split per batch (the chain starts
     at ``key``); returns ``(loss, acc, key)``. Accuracy = correct / samples evaluated."""
     tot_l = tot_c = tot_n = 0.0
-    for ev in iterate_batches(data, batch_size, shuffle_key, drop_last):
+    for ev in iterate_batches(data, batch_size, shuffle_key, drop_last, capacity):
         key, sub = jax.random.split(key)
         l, c, n = eval_step(params, net, ev, sub, noise_std)
         tot_l += float(l); tot_c += float(c); tot_n += float(n)
@@ -661,6 +661,8 @@ def train(cfg: DenRAMConfig, train_data: Events, val_data: Events, test_data: Ev
             params, opt_state, best_params, key = st["params"], st["opt"], st["best"], st["key"]
             es.load(meta["es"]); hist = meta["hist"]; best_test = meta["best_test"]; start = step
     import time
+    # one event capacity for validation and test batches: one compilation of eval_step
+    cap_eval = max(batch_capacity(val_data, batch_size), batch_capacity(test_data, batch_size))
     for epoch in range(start, epochs):
         if es.stop:
             break
@@ -673,13 +675,13 @@ def train(cfg: DenRAMConfig, train_data: Events, val_data: Events, test_data: Ev
             tl += float(l) * float(n); tc += float(c); tn += float(n)
         check_finite({"params": params, "loss": tl}, epoch, "DenRAM training state")
         vl, va, key = evaluate(params, net, eval_step, val_data, key, noise_std, batch_size, True,
-                               jax.random.fold_in(seeds.train, 2 * epoch + 1))
+                               jax.random.fold_in(seeds.train, 2 * epoch + 1), cap_eval)
         improved = es.update(va, epoch)
         ta = float("nan")
         if improved:
             best_params = params
             _, ta, _ = evaluate(params, net, eval_step, test_data, jax.random.PRNGKey(0), noise_std,
-                                batch_size, test_drop_last)
+                                batch_size, test_drop_last, capacity=cap_eval)
             best_test = ta
         for k, v in (("epoch", epoch), ("train_loss", tl / tn), ("train_acc", tc / tn),
                      ("val_loss", vl), ("val_acc", va), ("test_acc", ta),
