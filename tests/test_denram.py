@@ -285,3 +285,22 @@ def test_events_from_shd_counts_empty_samples_and_rejects_bad_times():
     bad = SHD([np.array([-0.01])], [np.array([3])], [0], 700, "test")
     with pytest.raises(ValueError, match=">= 0"):
         dm.events_from_shd(bad, 700)
+
+
+def test_train_grid_equals_separate_runs():
+    cfg = dm.DenRAMConfig(n_in=6, tau_mem=15e-3, max_delay=20, t_data=30)
+    rng = np.random.default_rng(2)
+    n = 48
+    labels = rng.integers(0, 2, n)
+    x = (rng.random((n, 30, 6)) < 0.05).astype(np.uint8)
+    x[labels == 1, :10, :3] = 1
+    data = dm.events_from_rasters(x, labels)
+    tr, va, te = data.subset(np.arange(32)), data.subset(np.arange(32, 40)), data.subset(np.arange(40, 48))
+    grid = dm.train_grid(cfg, tr, va, te, seeds=[3, 3], noise_stds=[0.0, 0.2], epochs=3, patience=1,
+                         batch_size=8)
+    for g, s in zip(grid, (0.0, 0.2)):
+        one = dm.train(cfg, tr, va, te, seed=3, noise_std=s, epochs=3, patience=1, batch_size=8)
+        np.testing.assert_allclose(g["params"].w, one["params"].w, rtol=1e-5, atol=1e-7)
+        assert g["epochs_run"] == one["epochs_run"] and g["best_epoch"] == one["best_epoch"]
+        np.testing.assert_allclose(g["history"]["val_acc"], one["history"]["val_acc"])
+        assert g["test_acc"] == pytest.approx(one["test_acc"])

@@ -49,7 +49,8 @@ __all__ = [
     "currents_events", "membrane_max", "logits_direct", "logits_events", "loss_and_accuracy",
     "DenRAMAdamState", "denram_adam", "lr_at_epoch", "EarlyStopping",
     "BIN_EDGES", "bin_sample", "reduce_channels", "events_from_shd", "events_from_rasters",
-    "split_train_val", "batch_capacity", "make_batch", "iterate_batches", "train", "evaluate", "delay_stats",
+    "split_train_val", "batch_capacity", "make_batch", "iterate_batches", "train", "train_grid", "evaluate",
+    "delay_stats",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -697,3 +698,101 @@ def train(cfg: DenRAMConfig, train_data: Events, val_data: Events, test_data: Ev
     return {"params": best_params, "final_params": params, "net": net, "history": hist,
             "best_epoch": es.best_epoch, "best_val_acc": es.best, "test_acc": best_test,
             "stopped_early": es.stop, "epochs_run": len(hist["epoch"])}
+
+
+# --------------------------------------------------------------------------------------------
+# several runs of one configuration in one launch (vmap over seeds and noise levels)
+# --------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=16)
+def _make_grid_fns(cfg: DenRAMConfig, lr: float):
+    opt, train_step, eval_step = _make_fns(cfg, lr)
+    v_train = jax.jit(jax.vmap(train_step.__wrapped__ if hasattr(train_step, "__wrapped__") else train_step,
+                               in_axes=(0, 0, 0, None, 0, 0, None)))
+    v_eval = jax.jit(jax.vmap(eval_step.__wrapped__ if hasattr(eval_step, "__wrapped__") else eval_step,
+                              in_axes=(0, 0, None, 0, 0)))
+    return opt, v_train, v_eval
+
+
+def train_grid(cfg: DenRAMConfig, train_data: Events, val_data: Events, test_data: Events, *,
+               seeds: Sequence[int], noise_stds: Sequence[float], epochs: int = 100,
+               patience: int = 25, batch_size: int = 64, lr: float = 2e-4,
+               test_drop_last: bool = True, log: Optional[Callable[[str], None]] = None) -> list:
+    """Train ``len(seeds)`` networks of one configuration together (``seeds[r]``, noise
+    ``noise_stds[r]``), vmapped: one launch per batch for all runs, which is how a GPU is kept busy.
+
+    Each run has its own init, delays, noise chain and early stopping (a stopped run's weights are
+    frozen while the others go on); all runs see the **same** batches in the same order (the data
+    split and shuffling of ``seeds[0]``) -- the one difference from separate :func:`train` calls,
+    which is exact when all seeds are equal. Returns one result dict per run, as :func:`train`.
+    """
+    cfg.validate()
+    if len(seeds) != len(noise_stds) or not len(seeds):
+        raise ValueError("give one noise level per seed (and at least one run)")
+    for name, d in (("train", train_data), ("val", val_data), ("test", test_data)):
+        if d.n_in != cfg.n_in:
+            raise ValueError(f"{name} data has {d.n_in} channels, the model expects {cfg.n_in}")
+    R = len(seeds)
+    inits = [init(split_seeds(s, model=int(s)).model, cfg) for s in seeds]
+    stack = lambda xs: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *xs)
+    params = stack([p for p, _, _ in inits])
+    net = stack([n for _, n, _ in inits])
+    keys = jnp.stack([k for _, _, k in inits])
+    noise = jnp.asarray(noise_stds, jnp.float32)
+    opt, v_train, v_eval = _make_grid_fns(cfg, float(lr))
+    opt_state = jax.vmap(opt.init)(params)
+    data_seeds = split_seeds(seeds[0], model=int(seeds[0]))
+    stops = [EarlyStopping(patience=patience) for _ in range(R)]
+    best = [jax.tree_util.tree_map(lambda x, r=r: x[r], params) for r in range(R)]
+    best_test = [float("nan")] * R
+    hist = [{k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc")}
+            for _ in range(R)]
+    cap_eval = max(batch_capacity(val_data, batch_size), batch_capacity(test_data, batch_size))
+    split = jax.vmap(jax.random.split)
+
+    def run_eval(params, data, keys, shuffle, drop_last):
+        tl = np.zeros(R); tc = np.zeros(R); tn = np.zeros(R)
+        for ev in iterate_batches(data, batch_size, shuffle, drop_last, cap_eval):
+            ks = split(keys)
+            keys, sub = ks[:, 0], ks[:, 1]
+            l, c, n = v_eval(params, net, ev, sub, noise)
+            tl += np.asarray(l); tc += np.asarray(c); tn += np.asarray(n)
+        return tl / tn, tc / tn, keys
+
+    for epoch in range(epochs):
+        active = np.array([not s.stop for s in stops])
+        if not active.any():
+            break
+        act = jnp.asarray(active)
+        tl = np.zeros(R); tc = np.zeros(R); tn = np.zeros(R)
+        for ev in iterate_batches(train_data, batch_size, jax.random.fold_in(data_seeds.train, 2 * epoch)):
+            ks = split(keys)
+            keys, sub = ks[:, 0], ks[:, 1]
+            new_p, new_o, l, c, n = v_train(params, opt_state, net, ev, sub, noise, epoch)
+            keep = lambda a, b: jnp.where(act.reshape((R,) + (1,) * (a.ndim - 1)), a, b)
+            params = jax.tree_util.tree_map(keep, new_p, params)
+            opt_state = jax.tree_util.tree_map(keep, new_o, opt_state)
+            tl += np.asarray(l) * np.asarray(n); tc += np.asarray(c); tn += np.asarray(n)
+        check_finite(params, epoch, "DenRAM grid training state")
+        vl, va, keys = run_eval(params, val_data, keys,
+                                jax.random.fold_in(data_seeds.train, 2 * epoch + 1), True)
+        improved = [bool(active[r]) and stops[r].update(float(va[r]), epoch) for r in range(R)]
+        ta = np.full(R, np.nan)
+        if any(improved):
+            test_keys = jnp.stack([jax.random.PRNGKey(0)] * R)
+            _, ta_all, _ = run_eval(params, test_data, test_keys, None, test_drop_last)
+            for r in range(R):
+                if improved[r]:
+                    best[r] = jax.tree_util.tree_map(lambda x, r=r: x[r], params)
+                    best_test[r] = ta[r] = float(ta_all[r])
+        for r in range(R):
+            if active[r]:
+                for k, v in (("epoch", epoch), ("train_loss", tl[r] / tn[r]), ("train_acc", tc[r] / tn[r]),
+                             ("val_loss", vl[r]), ("val_acc", va[r]), ("test_acc", ta[r])):
+                    hist[r][k].append(float(v))
+        if log:
+            log(f"epoch {epoch}: val " + " ".join(f"{v:.3f}" for v in va) + f" | active {int(active.sum())}/{R}")
+    return [{"params": best[r], "history": hist[r], "best_epoch": stops[r].best_epoch,
+             "best_val_acc": stops[r].best, "test_acc": best_test[r], "stopped_early": stops[r].stop,
+             "epochs_run": len(hist[r]["epoch"]), "seed": int(seeds[r]), "noise_std": float(noise_stds[r])}
+            for r in range(R)]
