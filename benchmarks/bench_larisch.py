@@ -9,7 +9,7 @@
 
 The original (ANNarchy 4.7, C++ code generation) could not be installed offline here, so no
 same-machine baseline is recorded; its README says training 400,000 presentations "can take
-several days". ``--smoke`` uses tiny sizes. Records go to benchmarks/records.jsonl.
+several days". ``--smoke`` uses tiny sizes and records nothing. Records go to benchmarks/records.jsonl.
 """
 import argparse
 
@@ -27,6 +27,7 @@ ap.add_argument("--nets", type=int, default=4)
 ap.add_argument("--chunk", type=int, default=20)
 ap.add_argument("--no-f64", action="store_true")
 args = ap.parse_args()
+REC = not args.smoke   # smoke checks the harness only; it appends no records
 
 B = 4 if args.smoke else args.batch
 NETS = 2 if args.smoke else args.nets
@@ -54,7 +55,7 @@ for dt in ([jnp.float32] if args.no_f64 else [jnp.float32, jnp.float64]):
         jax.config.update("jax_enable_x64", True)
     ps = L.init_plastic(jax.random.PRNGKey(0), dt)
     timeit(present, p, ps, raster.astype(dt), name="larisch_train_presentation", part="larisch",
-           repeats=5, work={"presentations": 1, "steps": L.T_STEPS},
+           record=REC, repeats=5, work={"presentations": 1, "steps": L.T_STEPS},
            shapes={"N_in": L.N_IN, "N_exc": L.N_EXC, "N_inh": L.N_INH, "T": L.T_STEPS}, dtype=name)
 jax.config.update("jax_enable_x64", False)
 
@@ -66,7 +67,7 @@ c0 = jnp.asarray(rng.integers(5, 17, K), jnp.int32)
 fl = jnp.asarray(rng.random((K, 3)) < 0.5)
 nets = jax.vmap(lambda k: L.init_plastic(k))(jax.random.split(jax.random.PRNGKey(1), NETS))
 chunk_nets = jax.jit(jax.vmap(lambda ps: L._train_chunk_impl(p, ps, ev, r0, c0, fl)))
-timeit(chunk_nets, nets, name="larisch_train_chunk_vmap_nets", part="larisch", repeats=3,
+timeit(chunk_nets, nets, name="larisch_train_chunk_vmap_nets", part="larisch", record=REC, repeats=3,
        work={"presentations": K * NETS, "networks": NETS, "steps": K * NETS * L.T_STEPS},
        shapes={"chunk": K, "nets": NETS, "T": L.T_STEPS})
 
@@ -78,6 +79,6 @@ evb, _ = L.pad_events(samples[:B], 8192)
 evb = tuple(jnp.asarray(a) for a in evb)
 for fast in (False, True):
     timeit(L._features_jit, p, w, evb, ks, fast=fast,
-           name="larisch_features" + ("_hoisted" if fast else ""), part="larisch", repeats=3,
+           name="larisch_features" + ("_hoisted" if fast else ""), part="larisch", record=REC, repeats=3,
            work={"samples": B, "patches": 4 * B, "variants": 3, "patch_presentations": 12 * B},
            shapes={"B": B, "patches": 4, "variants": 3, "L": 8192, "T": L.T_STEPS})
