@@ -288,9 +288,10 @@ def integral_score_fast(y_f, theta0: float = 0.5):
     return np.max(cs - base, axis=-1)
 
 
-def decide(y, boundary: float, theta0: float = 0.5, gain: float = 1.0):
-    """Test-time decision of the paper: filter (0.95), integral rule, ``score > B``."""
-    y_f = gain * ebn.filter_1d(y)
+def decide(y, boundary: float, theta0: float = 0.5, gain: float = 1.0, filtered: bool = True):
+    """Test-time decision of the paper: filter (0.95; ADS only, FORCE outputs are not filtered),
+    integral rule, ``score > B``."""
+    y_f = gain * (ebn.filter_1d(y) if filtered else np.asarray(y, np.float64))
     return (integral_score_fast(y_f, theta0) > boundary).astype(int)
 
 
@@ -317,10 +318,10 @@ def fit_gain_mse(y, y_ref, grid: Optional[np.ndarray] = None):
     return float(grid[np.argmin(np.abs(grid - g))])
 
 
-def fit_gain_accuracy(y, labels, grid, boundary: float, theta0: float = 0.5):
+def fit_gain_accuracy(y, labels, grid, boundary: float, theta0: float = 0.5, filtered: bool = True):
     """Gain on ``grid`` maximising the accuracy of :func:`decide` on validation outputs ``y [B, T]``
     (ties -> the first, i.e. smallest, gain). Returns ``(gain, accuracy)``."""
-    y_f = ebn.filter_1d(np.asarray(y, np.float64))
+    y_f = ebn.filter_1d(np.asarray(y, np.float64)) if filtered else np.asarray(y, np.float64)
     labels = np.asarray(labels).astype(int)
     accs = [float(np.mean((integral_score_fast(g * y_f, theta0) > boundary).astype(int) == labels))
             for g in grid]
