@@ -17,7 +17,7 @@
 #     profiles:
 #       smoke: {dataset: "synthetic MNIST-shaped digits (no data files)", time: "35 s", params: {synthetic: true, rows: [5, 10], n_filters_override: 4, n_networks: 1, n_train: 6, n_calib: 40, n_test: 40, curve_points: [0, 6], curve_eval: 40}}
 #       quick: {dataset: "MNIST (real): 25-filter rows + FC, 2 networks, few images", time: "3 min on 2 CPU cores", params: {}}
-#       paper: {dataset: "MNIST (real): all 12 rows, N = 5, 5,000 train / 10,000 calibration / 10,000 test", time: "hours on a CPU; GPU", params: {rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], n_networks: 5, n_train: 5000, n_calib: 10000, n_test: 10000, curve_points: [0, 250, 500, 1000, 2000, 3000, 5000], curve_eval: 2000}}
+#       paper: {dataset: "MNIST (real): all 12 rows, N = 5, 4,000-5,000 train / 10,000 calibration / 10,000 test", time: "hours on a CPU; GPU", params: {rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], n_networks: 5, n_train: -1, curve_row: 2, n_calib: 10000, n_test: 10000, curve_points: [0, 250, 500, 1000, 2000, 3000, 5000], curve_eval: 2000}}
 # ---
 
 # %% [markdown]
@@ -42,10 +42,11 @@ profile = "quick"          # smoke | quick | paper (set by the runner)
 seed = 0                   # data sampling / init / Poisson trains derive from it
 rows = [5, 6, 10, 11, 12]  # rows of the thesis table to run (1..12); quick: the 25-filter rows + FC
 n_networks = 2             # networks per row (thesis: 5)
-n_train = 300              # training images per network (thesis: 5,000; 4,000 for the 25-filter k12 rows)
+n_train = 300              # training images per network; -1 means the thesis count of each row (4,000 or 5,000)
 n_calib = 500              # calibration images, drawn with replacement from train[50000:]
 n_test = 1000              # test images; 10000 means the whole test set, each image once
-curve_points = [0, 100, 300]   # accuracy vs training images, first row only (cumulative)
+curve_row = 5              # row shown in the figures and the learning curve (first row run if absent)
+curve_points = [0, 100, 300]   # accuracy vs training images (cumulative)
 curve_eval = 300           # calibration and test images per point of that curve
 batch = 128                # images per batched inference call
 n_filters_override = 0     # > 0: replace the filter count of LC/C rows (smoke only)
@@ -74,8 +75,8 @@ print(f"JAX {jax.__version__} on {runs.device_info()}; profile {profile}")
 bad = [r for r in rows if not 1 <= r <= 12]
 if bad:
     raise ValueError(f"rows must be thesis table rows 1..12, got {bad}")
-if n_train < 0 or n_calib < 1 or n_test < 1 or n_networks < 1:
-    raise ValueError("n_networks, n_calib, n_test must be >= 1 and n_train >= 0")
+if n_train < -1 or n_calib < 1 or n_test < 1 or n_networks < 1:
+    raise ValueError("n_networks, n_calib, n_test must be >= 1 and n_train >= 0 (or -1: the thesis count)")
 
 # %% [markdown]
 # ## Data
@@ -177,14 +178,16 @@ for r in rows:
     cfg, hp, label, thesis, note = row_setup(r)
     t0 = time.perf_counter()
     key = jax.random.fold_in(seeds.model, r)
-    states = train_row(cfg, hp, n_train, key)
+    n_img = ROW_HP[r][2] if n_train < 0 else n_train
+    states = train_row(cfg, hp, n_img, key)
     t1 = time.perf_counter()
     ev = L.evaluate(cfg, hp, states, cropped(cfg, "train")[calib_idx], ytr[calib_idx],
                     cropped(cfg, "test")[test_idx], yte[test_idx], jax.random.fold_in(seeds.data, r), batch=batch)
     t2 = time.perf_counter()
     timing[label] = (t1 - t0, t2 - t1)
-    results.append(dict(row=r, label=label, cfg=cfg, hp=hp, ev=ev, thesis=thesis, note=note, states=states))
-    if first is None:
+    results.append(dict(row=r, label=label, cfg=cfg, hp=hp, ev=ev, thesis=thesis, note=note, states=states,
+                        n_train=n_img))
+    if first is None or r == curve_row:
         first = results[-1]
     print(f"row {r:2d} {label:32s} best voting {100 * np.mean(ev['best']):5.1f} % "
           f"linear {100 * np.mean(ev['linear']):5.1f} %  (train {t1 - t0:.0f} s, calib+test {t2 - t1:.0f} s)")
@@ -196,7 +199,7 @@ def pm(a):
 
 
 table = pd.DataFrame([{
-    "row": res["row"], "network": res["label"], "Y neurons": res["cfg"].n_y,
+    "row": res["row"], "network": res["label"], "Y neurons": res["cfg"].n_y, "train images": res["n_train"],
     "params (thesis count)": L.count_params(res["cfg"]),
     "thesis voting": f"{res['thesis'][0]} ± {res['thesis'][1]}", "ours voting (best)": pm(res["ev"]["best"]),
     "ours patch": pm(res["ev"]["patch"]), "ours all": pm(res["ev"]["all"]),
@@ -204,7 +207,7 @@ table = pd.DataFrame([{
     "thesis linear": f"{res['thesis'][2]} ± {res['thesis'][3]}", "ours linear": pm(res["ev"]["linear"]),
     "silent test images %": f"{100 * np.mean(res['ev']['silent']):.1f}", "note": res["note"],
 } for res in results])
-print(f"{n_networks} network(s) per row, {n_train} training images each, {n_calib} calibration and "
+print(f"{n_networks} network(s) per row, {results[0]['n_train']} training images each, {n_calib} calibration and "
       f"{n_test_used} test images; profile {profile}, {dataset}")
 table
 
@@ -226,7 +229,7 @@ else:
 
 # %% [markdown]
 # ## Learned filters
-# The input weights of the first row's first network: each row of tiles is one filter, each
+# The input weights of the first network of `curve_row`: each row of tiles is one filter, each
 # column one of its receptive fields (LC weights are not shared between locations).
 
 # %%
@@ -249,12 +252,12 @@ else:
         axes[f, 0].set_ylabel(f"f{f}", fontsize=7)
     for p in range(P):
         axes[0, p].set_title(f"patch {p}", fontsize=7)
-fig.suptitle(f"{first['label']}: learned X→Y weights after {n_train} images (dark = strong, range 0–{w0.max():.2f})",
+fig.suptitle(f"{first['label']}: learned X→Y weights after {first['n_train']} images (dark = strong, range 0–{w0.max():.2f})",
              fontsize=9)
 plt.show()
 
 # %% [markdown]
-# ## Accuracy per class and confusion matrix (first row, first network, patch voting)
+# ## Accuracy per class and confusion matrix (`curve_row`, first network, patch voting)
 
 # %%
 pred = first["ev"]["preds"]["patch"][0]
@@ -292,7 +295,7 @@ ax.set_title("votes distribution (network 0 of each row)"); ax.legend(fontsize=7
 plt.show()
 
 # %% [markdown]
-# ## Accuracy vs number of training images (first row)
+# ## Accuracy vs number of training images (`curve_row`)
 # The same networks are trained further between the points (cumulative), and calibrated and
 # tested on `curve_eval` images at each point. The thesis: an untrained network already reaches
 # about 70 % thanks to calibration, and the curve plateaus after 2,000–4,000 images.
@@ -333,7 +336,7 @@ for res in results:
     for name, ours, paper in (("voting", res["ev"]["best"], (m1, s1)), ("linear", res["ev"]["linear"], (m2, s2))):
         o = 100 * np.mean(ours)
         gap = o - paper[0]
-        scale = (f"{n_networks} net(s), {n_train} train / {n_test_used} test images, {profile}"
+        scale = (f"{n_networks} net(s), {res['n_train']} train / {n_test_used} test images, {profile}"
                  if profile != "paper" else "paper scale")
         verdict = (f"matches (within {max(2.0, 2 * paper[1]):.1f} pts)" if abs(gap) <= max(2.0, 2 * paper[1])
                    else f"{'below' if gap < 0 else 'above'} thesis by {abs(gap):.1f} pts ({scale})")

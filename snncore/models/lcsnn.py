@@ -648,6 +648,10 @@ def vote(counts, votes, method: str = "patch") -> np.ndarray:
     """
     counts = np.asarray(counts, np.float64)
     votes = np.asarray(votes, np.float64)
+    if method not in VOTING:
+        raise ValueError(f"method must be one of {VOTING}, got {method!r}")
+    if len(counts) > 256:   # bound the memory of the [n, C, F, P] product
+        return np.concatenate([vote(counts[a:a + 256], votes, method) for a in range(0, len(counts), 256)])
     prod = counts[:, None] * votes[None]                       # [n, C, F, P]
     if method == "patch":
         res = prod.max(axis=2).sum(axis=2)
