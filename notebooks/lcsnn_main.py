@@ -17,7 +17,7 @@
 #     profiles:
 #       smoke: {dataset: "synthetic MNIST-shaped digits (no data files)", time: "35 s", params: {synthetic: true, rows: [5, 10], n_filters_override: 4, n_networks: 1, n_train: 6, n_calib: 40, n_test: 40, curve_points: [0, 6], curve_eval: 40}}
 #       quick: {dataset: "MNIST (real): 25-filter rows + FC, 2 networks, few images", time: "3 min on 2 CPU cores", params: {}}
-#       paper: {dataset: "MNIST (real): all 12 rows, N = 5, 4,000-5,000 train / 10,000 calibration / 10,000 test", time: "hours on a CPU; GPU", params: {rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], n_networks: 5, n_train: -1, curve_row: 2, n_calib: 10000, n_test: 10000, curve_points: [0, 250, 500, 1000, 2000, 3000, 5000], curve_eval: 2000}}
+#       paper: {dataset: "MNIST (real): all 12 rows, N = 5, 4,000-5,000 train / 10,000 calibration / 10,000 test", time: "hours on a CPU; GPU", params: {rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], n_networks: 5, n_train: -1, curve_row: 2, resume: true, n_calib: 10000, n_test: 10000, curve_points: [0, 250, 500, 1000, 2000, 3000, 5000], curve_eval: 2000}}
 # ---
 
 # %% [markdown]
@@ -52,6 +52,7 @@ batch = 128                # images per batched inference call
 n_filters_override = 0     # > 0: replace the filter count of LC/C rows (smoke only)
 fc_filters_override = 0    # > 0: replace the neuron count of the FC row (smoke only)
 synthetic = False          # synthetic MNIST-shaped digits instead of the data root
+resume = False             # checkpoint every training launch and resume from it (paper runs)
 
 # %%
 import time
@@ -62,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from snncore import core, runs
+from snncore.checkpoint import load_checkpoint, save_checkpoint
 from snncore.models import lcsnn as L
 
 from snncore.data import cache_dir
@@ -162,8 +164,20 @@ def train_row(cfg, hp, n_img, key, states=None, net_offset=0):
         return states
     orders = np.stack([np.random.default_rng([seed, net_offset, n]).choice(train_pool, n_img, replace=True)
                        for n in range(n_networks)])
-    states, _ = L.train_networks(cfg, hp, states, cropped(cfg, "train"), orders,
-                                 jax.random.split(jax.random.fold_in(kenc, net_offset), n_networks))
+    done, save = 0, None
+    if resume:   # checkpoint after every launch; a rerun continues where it stopped
+        ck = cache_dir() / "lcsnn" / (f"{cfg.arch}{cfg.n_filters}k{cfg.kernel}c{int(cfg.comp_learning)}_"
+                                      f"s{seed}_o{net_offset}_n{n_img}_N{n_networks}.npz")
+        got = load_checkpoint(ck, states)
+        if got is not None:
+            states, done, _ = got
+            print(f"resumed {ck.name} at {done} images")
+
+        def save(n_done, st):
+            save_checkpoint(ck, st, n_done)
+    states, _ = L.train_networks(cfg, hp, states, cropped(cfg, "train"), orders[:, done:],
+                                 jax.random.split(jax.random.fold_in(kenc, net_offset), n_networks),
+                                 start=done, progress=save)
     core.check_finite(states.w, n_img, "LC-SNN weights")
     return states
 

@@ -529,14 +529,17 @@ def _train_many(cfg, hp, states, images, orders, keys, valid, learn_xy, learn_yy
 def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders, keys, *,
                    learn_xy: bool = True, learn_yy: Optional[bool] = None, yy: Optional[str] = None,
                    skip_silent: bool = False, chunk: Optional[int] = None, progress=None,
-                   networks: str = "auto"):
+                   networks: str = "auto", start: int = 0):
     """Train ``N`` networks together (``vmap``; each still one image at a time): ``states`` and
     ``orders [N, n_iter]`` and ``keys [N]`` carry the network axis; ``hp`` too when its fields
     are arrays with a leading axis of size N (a grid), else it is shared. The image sequence runs
     in launches of ``chunk`` images (default 100; the last one padded, so one compilation serves
     any length). ``networks``: ``"vmap"`` (one batched program: the choice for a GPU), ``"map"``
     (the networks one after the other inside the same launch: faster on a CPU, where batching
-    the per-step updates gains nothing), ``"auto"`` = vmap on an accelerator, map on a CPU."""
+    the per-step updates gains nothing), ``"auto"`` = vmap on an accelerator, map on a CPU.
+    ``progress(n_done, states)`` is called after every launch (checkpoint there); ``start`` =
+    images already done in an earlier call (resume: the Poisson keys continue as in one call when
+    the chunk boundaries are the same)."""
     if networks == "auto":
         networks = "map" if jax.default_backend() == "cpu" else "vmap"
     if networks not in ("vmap", "map"):
@@ -560,7 +563,7 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
     chunk = min(n_iter, int(chunk) if chunk else 100)
     totals = []
     for a in range(0, n_iter, chunk):
-        ks = jax.vmap(lambda k: jax.random.fold_in(k, a))(keys)
+        ks = jax.vmap(lambda k: jax.random.fold_in(k, start + a))(keys)
         o = orders[:, a:a + chunk]
         m = o.shape[1]
         valid = jnp.arange(chunk) < m
@@ -570,7 +573,7 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
                                   yy, skip_silent, hp_axis, networks)
         totals.append(np.asarray(tot)[:, :m])
         if progress is not None:
-            progress(min(a + chunk, n_iter))
+            progress(start + min(a + chunk, n_iter), states)
     return states, (np.concatenate(totals, axis=1) if totals else np.zeros((n_net, 0)))
 
 
