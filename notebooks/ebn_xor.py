@@ -37,7 +37,7 @@
 profile = "quick"          # smoke | quick | paper (set by the runner)
 seed = 0                   # data, model and training seeds are derived from it
 n_teacher_train = 512      # XOR samples for teacher training
-teacher_steps = 200        # Adam steps for the teacher (batch below)
+teacher_steps = 160        # Adam steps for the teacher (batch below)
 teacher_batch = 32         # teacher minibatch
 teacher_lr = 0.003         # Adam learning rate for the teacher
 n_units = 64               # teacher units (paper: 64)
