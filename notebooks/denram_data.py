@@ -38,7 +38,10 @@
 # ERB-rate scale from 100 Hz to 3.6 kHz, channel 0 lowest) → rectification (the band envelope) →
 # logarithmic compression → one integrate-and-fire unit per channel (rate up to 80 Hz, silent below
 # a threshold). It is far simpler than SHD's cochlea model (no basilar-membrane mechanics, no
-# hair-cell adaptation, no bushy cells), and FSDD has 10 classes where SHD has 20.
+# hair-cell adaptation, no bushy cells), and FSDD has 10 classes where SHD has 20. One known
+# limitation: below about 1 kHz the STFT's 62.5 Hz bin spacing is coarser than the channel spacing,
+# so neighbouring low channels get near-identical rates (the steps in the channel activity profile
+# below); the 700 channels carry less independent information than 700 cochlear places would.
 
 # %% tags=["parameters"]
 profile = "quick"     # smoke | quick | paper (set by the runner)
