@@ -208,6 +208,16 @@ def patch_index(cfg: LCConfig) -> np.ndarray:
     return _patch_index_np(cfg.crop, cfg.kernel, cfg.stride)
 
 
+def to_patches(cfg: LCConfig, x):
+    """``x [..., crop*crop]`` -> ``[..., P, k*k]``, the same as ``x[..., patch_index(cfg)]`` but by
+    static slices (a gather is several times slower on a CPU)."""
+    c, k, st, cs = cfg.crop, cfg.kernel, cfg.stride, cfg.conv_size
+    img = x.reshape(x.shape[:-1] + (c, c))
+    tiles = [img[..., i * st:i * st + k, j * st:j * st + k].reshape(x.shape[:-1] + (k * k,))
+             for i in range(cs) for j in range(cs)]
+    return jnp.stack(tiles, axis=-2)
+
+
 def competition_mask(cfg: LCConfig) -> np.ndarray:
     """Dense ``[n_Y, n_Y]`` 0/1 mask of competition pairs: same patch, different filter."""
     p = np.arange(cfg.n_y) % cfg.n_patches
@@ -361,10 +371,10 @@ class _Carry(NamedTuple):
     v: Any
     rc: Any
     theta: Any
-    xx: Any       # X trace [n_pix]
+    xx: Any       # X trace, in patch space [P, K]
     ypost: Any    # Y post trace (tau_neg) [F, P]
     ypre: Any     # Y pre trace (tau_pos) [F, P]
-    sx: Any       # previous X spikes [n_pix]
+    sx: Any       # previous X spikes, in patch space [P, K]
     sy: Any       # previous Y spikes [F, P]
     w: Any
     wyy: Any
@@ -401,7 +411,6 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
         raise ValueError(f"yy must be 'fixed' or 'dense', got {yy!r}")
     if (yy == "dense" or learn_yy) and state.wyy is None:
         raise ValueError("yy='dense' / learn_yy need state.wyy (build the config with comp_learning=True)")
-    idx = jnp.asarray(patch_index(cfg))
     F, P = cfg.n_filters, cfg.n_patches
     decay = jnp.exp(-1.0 / hp.tc_decay)
     th_decay = jnp.exp(-1.0 / hp.tc_theta_decay)
@@ -409,10 +418,10 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
     refrac = float(cfg.refractory)
 
     def step(c: _Carry, xs):
-        sx_now, i_pre = xs
+        sxp, i_pre = xs          # this step's X spikes in patch space [P, K]
         # input current from the previous step's spikes (one-step delay)
         if learn_xy:
-            i_in = c.w @ c.sx[idx].T if cfg.arch == "C" else _current_pfk(c.w, c.sx[idx])
+            i_in = c.w @ c.sx.T if cfg.arch == "C" else _current_pfk(c.w, c.sx)
         else:  # weights fixed during the image: the X current was computed for all steps at once
             i_in = i_pre
         if yy == "fixed":
@@ -428,13 +437,11 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
         v = jnp.where(s > 0, RESET, v)
         if adapt:
             theta = theta + hp.theta_plus * s
-        xx = jnp.where(sx_now > 0, 1.0, c.xx * dx)
+        xxp = jnp.where(sxp > 0, 1.0, c.xx * dx)
         ypost = jnp.where(s > 0, 1.0, c.ypost * dneg)
         ypre = jnp.where(s > 0, 1.0, c.ypre * dpos)
         w, wyy = c.w, c.wyy
         if learn_xy:
-            sxp, xxp = sx_now[idx], xx[idx]
-
             def upd(w):
                 if cfg.arch == "C":
                     dw = hp.nu_post * (s @ xxp) - hp.nu_pre * (ypost @ sxp)
@@ -444,7 +451,7 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
                 return jnp.clip(w + dw, 0.0, 1.0)
 
             if skip_silent:
-                active = jnp.any(s > 0) | (jnp.any(sx_now > 0) & jnp.any(ypost > 0))
+                active = jnp.any(s > 0) | (jnp.any(sxp > 0) & jnp.any(ypost > 0))
                 w = jax.lax.cond(active, upd, lambda w: w, w)
             else:
                 w = upd(w)
@@ -452,24 +459,25 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
             sf, pof, prf = s.reshape(-1), ypost.reshape(-1), ypre.reshape(-1)
             wyy = jnp.clip(wyy - hp.a_pos * sf[:, None] * pof[None, :] + hp.a_neg * prf[:, None] * sf[None, :],
                            hp.c_w_min, hp.c_w_max)
-        return _Carry(v, rc, theta, xx, ypost, ypre, sx_now, s, w, wyy, c.count + s), (s if record else None)
+        return _Carry(v, rc, theta, xxp, ypost, ypre, sxp, s, w, wyy, c.count + s), (s if record else None)
 
     w0 = jnp.clip(state.w, 0.0, 1.0) if learn_xy else state.w
     patch_major = learn_xy and cfg.arch != "C"
     zf = jnp.zeros((F, P), jnp.float32)
-    zx = jnp.zeros((cfg.crop * cfg.crop,), jnp.float32)
+    zx = jnp.zeros((P, cfg.k2), jnp.float32)
+    rp = to_patches(cfg, raster)                                   # [T, P, K]
     c0 = _Carry(v=jnp.full((F, P), REST, jnp.float32), rc=zf, theta=state.theta, xx=zx, ypost=zf, ypre=zf,
                 sx=zx, sy=zf, w=w0.transpose(1, 0, 2) if patch_major else w0, wyy=state.wyy, count=zf)
     if learn_xy:
         i_all = jnp.zeros((raster.shape[0], 0), jnp.float32)   # unused
     else:
-        prev = jnp.concatenate([jnp.zeros_like(raster[:1]), raster[:-1]], axis=0)[:, idx]   # [T, P, K]
+        prev = jnp.concatenate([jnp.zeros_like(rp[:1]), rp[:-1]], axis=0)   # [T, P, K]
         if cfg.arch == "C":
             T_, P_, K_ = prev.shape
             i_all = (prev.reshape(T_ * P_, K_) @ w0.T).reshape(T_, P_, -1).transpose(0, 2, 1)
         else:  # batched matmul with the patch as the leading batch axis
             i_all = jnp.einsum("ptk,pkf->ptf", prev.transpose(1, 0, 2), w0.transpose(1, 2, 0)).transpose(1, 2, 0)
-    c, rec = jax.lax.scan(step, c0, (raster, i_all))
+    c, rec = jax.lax.scan(step, c0, (rp, i_all))
     if patch_major:
         c = c._replace(w=c.w.transpose(1, 0, 2))
     if record:
