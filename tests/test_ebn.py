@@ -253,3 +253,18 @@ def test_reservoir_and_ridge():
     np.testing.assert_allclose(w_fit, wt, atol=1e-6)
     with pytest.raises(ValueError):
         ebn.reservoir_states(p, u[0])
+
+
+def test_bptt_baseline_gradients_and_spikes():
+    tp = ebn.teacher_init(jax.random.PRNGKey(0), 3, 8, 1)
+    p = ebn.bptt_init(jax.random.PRNGKey(1), tp, 12)
+    assert np.all(np.asarray(p.w_rec) == 0)
+    np.testing.assert_allclose(ebn._multispike(jnp.array([-1.0, -0.2, 0.0, 0.5, 1.3])), [0, 0, 1, 1, 2])
+    g = jax.grad(lambda v: ebn._multispike(v).sum())(jnp.array([-1.0, -0.4, 0.2]))
+    np.testing.assert_array_equal(np.asarray(g), [0.0, 1.0, 1.0])
+    u = np.random.default_rng(0).random((2, 60, 3)).astype(np.float32) * 20
+    y = np.ones((2, 60), np.float32) * 0.3
+    grads = jax.grad(lambda q: ebn.bptt_loss(q, u, y)[0])(p._replace(w_in=p.w_in * 500))
+    for name, leaf in grads._asdict().items():
+        assert np.all(np.isfinite(leaf)), name
+    assert float(jnp.abs(grads.w_out).sum()) > 0 and float(jnp.abs(grads.w_in).sum()) > 0

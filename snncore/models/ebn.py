@@ -32,7 +32,7 @@ __all__ = [
     "ADSParams", "ADSState", "ads_init", "ads_state_init", "ads_step", "ads_simulate",
     "ads_evaluate", "ads_train_trial", "DivergenceError", "filter_1d", "xor_decision",
     "any_threshold_decision", "integral_score", "fit_boundary", "generate_xor_sample",
-    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate", "ReservoirParams", "reservoir_init", "reservoir_states", "ridge_fit", "ridge_predict",
+    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate", "ReservoirParams", "reservoir_init", "reservoir_states", "ridge_fit", "ridge_predict", "BPTTParams", "bptt_init", "bptt_forward", "bptt_loss", "bptt_train", "bptt_evaluate",
 ]
 
 DT = 1e-3
@@ -849,3 +849,125 @@ def ridge_fit(H, y, lam: float = 100.0):
 
 def ridge_predict(H, w):
     return H @ w[:-1] + w[-1]
+
+
+# ============================================================================================
+# baseline: two-layer spiking network trained by BPTT with a surrogate gradient (ebn.md §2.7)
+# ============================================================================================
+
+@jax.custom_vjp
+def _multispike(v):
+    """Spikes ``max(0, floor(V + 1))`` (threshold 0, several spikes per step allowed)."""
+    return jnp.maximum(0.0, jnp.floor(v + 1.0))
+
+
+def _multispike_fwd(v):
+    return _multispike(v), v
+
+
+def _multispike_bwd(v, g):
+    return (g * (v > -0.5).astype(g.dtype),)   # surrogate derivative 1[V > -0.5]
+
+
+_multispike.defvjp(_multispike_fwd, _multispike_bwd)
+
+
+class BPTTParams(NamedTuple):
+    w_in: Any    # [n_in, N]  feature -> layer 1 (feed-forward LIF)
+    w_ff: Any    # [N, N]     layer 1 -> layer 2 (identity-initialised coupling, trained)
+    w_rec: Any   # [N, N]     layer 2 recurrence (init 0)
+    w_out: Any   # [N, 1]     readout
+    b: Any       # [N]        layer-2 bias
+
+
+BPTT_TAUS = dict(tau_syn1=0.1, tau_mem1=0.1, tau_mem2=0.05, tau_syn2=0.07, tau_out=0.07)
+
+
+def bptt_init(key, teacher: TeacherParams, n_neurons: int) -> BPTTParams:
+    """The paper's initialisation from the teacher: D = 0.01 N(0,1) [N, Nc];
+    w_in = 0.2 W_in^rate D^T; W_rec = 0; w_out = 0.001 D W_out^rate; bias = mean teacher bias.
+    Layer 1 feeds layer 2 one-to-one (``w_ff = I``, trained)."""
+    nc = teacher.w_in.shape[1]
+    D = 0.01 * jax.random.normal(key, (n_neurons, nc))
+    return BPTTParams(w_in=0.2 * teacher.w_in @ D.T, w_ff=jnp.eye(n_neurons),
+                      w_rec=jnp.zeros((n_neurons, n_neurons)), w_out=0.001 * D @ teacher.w_out,
+                      b=jnp.full((n_neurons,), jnp.mean(teacher.b)))
+
+
+def bptt_forward(p: BPTTParams, u, dt: float = DT):
+    """One clip ``u [T, n_in]``: FF LIF layer (tau_syn = tau_mem = 100 ms) -> recurrent LIF layer
+    (50 ms / 70 ms) -> 70-ms exponential readout. Euler steps, threshold 0, subtractive reset 1.
+    Returns ``(y [T], spikes2 [T] (count per step), mean surrogate activity, mean V2^2)``."""
+    t = BPTT_TAUS
+    n = p.w_rec.shape[0]
+    i_in = jnp.asarray(u, jnp.float32) @ p.w_in
+
+    def step(c, it):
+        i1, v1, i2, v2, s2, yo = c
+        i1 = i1 * jnp.exp(-dt / t["tau_syn1"]) + it
+        v1 = v1 + dt / t["tau_mem1"] * (-v1 + i1)
+        s1 = _multispike(v1)
+        v1 = v1 - s1
+        i2 = i2 * jnp.exp(-dt / t["tau_syn2"]) + s1 @ p.w_ff + s2 @ p.w_rec
+        v2 = v2 + dt / t["tau_mem2"] * (-v2 + i2 + p.b)
+        s2 = _multispike(v2)
+        v2 = v2 - s2
+        yo = yo * jnp.exp(-dt / t["tau_out"]) + s2 @ p.w_out[:, 0]
+        act = jnp.mean(jnp.tanh(v2 + 1.0) / 2 + 0.5)
+        return (i1, v1, i2, v2, s2, yo), (yo, s2.sum(), act, jnp.mean(v2 ** 2))
+
+    z = jnp.zeros(n)
+    _, (y, ns, act, v2sq) = jax.lax.scan(step, (z, z, z, z, z, jnp.float32(0.0)), i_in)
+    return y, ns, jnp.mean(act), jnp.mean(v2sq)
+
+
+def bptt_loss(p: BPTTParams, u, y_star):
+    """``1000 MSE + 1e5 (mean w_in^2 + mean W_rec^2) + 2 mean surrogate + 2 mean V^2`` over a batch."""
+    y, _, act, v2 = jax.vmap(lambda uu: bptt_forward(p, uu))(u)
+    mse = jnp.mean((y - y_star) ** 2)
+    loss = (1000.0 * mse + 1e5 * (jnp.mean(p.w_in ** 2) + jnp.mean(p.w_rec ** 2))
+            + 2.0 * jnp.mean(act) + 2.0 * jnp.mean(v2))
+    return loss, mse
+
+
+def bptt_train(key, p: BPTTParams, u, y_star, *, steps: int, batch: int = 10, lr: float = 1e-4,
+               log_every: int = 10):
+    """Adam on :func:`bptt_loss` over random minibatches of ``u [S, T, n_in]``, ``y_star [S, T]``."""
+    import optax
+
+    u = jnp.asarray(u, jnp.float32)
+    y_star = jnp.asarray(y_star, jnp.float32)
+    if u.ndim != 3 or y_star.shape != u.shape[:2]:
+        raise ValueError(f"bptt_train: need u [S,T,n_in], y_star [S,T]; got {u.shape}, {y_star.shape}")
+    opt = optax.adam(lr)
+    st = opt.init(p)
+
+    @jax.jit
+    def update(p, st, idx):
+        (loss, mse), g = jax.value_and_grad(bptt_loss, has_aux=True)(p, u[idx], y_star[idx])
+        upd, st = opt.update(g, st, p)
+        return optax.apply_updates(p, upd), st, mse
+
+    hist, acc = [], []
+    for it in range(steps):
+        key, sub = jax.random.split(key)
+        idx = jax.random.choice(sub, u.shape[0], (min(batch, u.shape[0]),), replace=False)
+        p, st, mse = update(p, st, idx)
+        acc.append(mse)
+        if (it + 1) % log_every == 0 or it == steps - 1:
+            m = float(jnp.mean(jnp.stack(acc)))
+            if not np.isfinite(m):
+                raise NonFiniteError(f"BPTT training diverged (MSE not finite) at step {it}")
+            hist.append((it + 1, m))
+            acc = []
+    return p, hist
+
+
+def bptt_evaluate(p: BPTTParams, u, batch: int = 25):
+    f = jax.jit(jax.vmap(lambda uu: bptt_forward(p, uu)[:2]))
+    ys, ns = [], []
+    for i in range(0, len(u), batch):
+        y, n = f(jnp.asarray(u[i:i + batch], jnp.float32))
+        ys.append(np.asarray(y))
+        ns.append(np.asarray(n))
+    return np.concatenate(ys), np.concatenate(ns)
