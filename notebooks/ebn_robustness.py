@@ -174,7 +174,8 @@ else:
                                    data["train"]["target"][..., None], steps=teacher_steps,
                                    batch=8, lr=3e-3, log_every=max(1, teacher_steps))
     fw = teacher_fw(teacher)
-    a_tr, c_tr, _ = (np.asarray(x) for x in fw(jnp.asarray(data["train"]["features"][:max(1, n_ads_train)])))
+    if n_ads_train > 0:
+        a_tr, c_tr, _ = (np.asarray(x) for x in fw(jnp.asarray(data["train"]["features"][:n_ads_train])))
     av, cv, yv = (np.asarray(x) for x in fw(jnp.asarray(data["val"]["features"])))
     teacher_B = ebn.fit_boundary(ebn.integral_score(yv[..., 0], theta0), data["val"]["labels"])[0]
     for arch, use_ebn in zip(ARCHS, (True, False)):
@@ -356,9 +357,9 @@ if force:
                                   teacher=st["teacher"], teacher_B=float(meta.get("teacher_boundary_B", n0["teacher_B"])),
                                   A=float(meta.get("input_gain_A", n0["A"])), file=f.name, meta=meta))
     if not nets["FORCE"]:
-        a_f, c_f, _ = (np.asarray(x) for x in teacher_fw(t_f)(jnp.asarray(data["train"]["features"][:max(1, n_force_train)])))
-        fp = ebn.force_init(jax.random.PRNGKey(1000 + seed), n_neurons_force, a_f.shape[-1])
+        fp = ebn.force_init(jax.random.PRNGKey(1000 + seed), n_neurons_force, t_f.w_rec.shape[0])
         if n_force_train > 0:   # smoke: 0 keeps the untrained (zero) decoder, same code paths
+            a_f, c_f, _ = (np.asarray(x) for x in teacher_fw(t_f)(jnp.asarray(data["train"]["features"][:n_force_train])))
             fp, _ = ebn.force_train(fp, c_f, a_f, readout=t_f.w_out)
         cv, _ = teacher_io(n0, "val")
         yv0 = ebn.force_evaluate(fp, cv / n0["A"], np.zeros_like(cv), readout=t_f.w_out)["y"][..., 0]
@@ -689,6 +690,23 @@ sb.append({"item": "Fig. 4, ADS + EBN accuracy vs teacher at 10 % mismatch", "pa
            "dataset": dataset, "verdict": ("stand-in task, reduced study" + reduced) if profile != "smoke" else sb_verdict({})})
 runs.report(dataset=dataset, n_test=n_test, n_draws=n_draws, networks=origin, scoreboard=sb)
 print(f"wall time {wall:.1f} s")
+
+# %% [markdown]
+# ## Archived runs
+# Claims of the archived runs under `results/ebn/` (each with its profile, dataset and device), beside this one.
+
+# %%
+arch_rows = []
+for prof in ("quick", "paper"):
+    r = runs.load_result("ebn", f"robustness_{prof}")
+    if r is None:
+        arch_rows.append({"run": f"robustness_{prof}", "device": "–", "claim": "–",
+                          "verdict": "no archived result yet"})
+        continue
+    for c in r["data"]["claims"]:
+        arch_rows.append({"run": f"robustness_{prof} ({r['provenance']['time_utc'][:16]})",
+                          "device": r["provenance"]["device"], "claim": c["claim"], "verdict": c["verdict"]})
+pd.DataFrame(arch_rows)
 
 # %% [markdown]
 # ## Where this falls short
