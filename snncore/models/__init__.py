@@ -1,0 +1,1 @@
+"""One model module per paper: denram, lcsnn, larisch, ebn (+ ebn_robust)."""
