@@ -14,6 +14,7 @@
 #     part: "Network ADS / EBN"
 #     output: ebn/robustness
 #     order: 3
+#     depends: [ebn_wakeword]
 #     profiles:
 #       smoke: {dataset: "synthetic wake-word clips of the real shapes, tiny networks trained inline (no data files)", time: "35 s", params: {source: "inline", synthetic: true, clip_s: 2.0, n_neurons: 64, n_units: 128, n_val: 8, n_test: 8, chunk: 8, n_draws: 2, n_val_draws: 2, teacher_steps: 0, n_ads_train: 0, n_neurons_force: 32, n_force_train: 0}}
 #       quick: {dataset: "wake-word stand-in from real speech; networks saved by the quick wake-word run (or small ones trained inline)", time: "4 min on 2 CPU cores", params: {}}

@@ -281,7 +281,7 @@ def corrupt(name, level, evs, ci, li):
 
 # example corrupted inputs (test sample 10 if present)
 ex = min(10, len(X_test) - 1)
-fig, axs = plt.subplots(5, 3, figsize=(9, 15))
+fig, axs = plt.subplots(5, 3, figsize=(11, 16))
 for ci, name in enumerate(CORRUPTIONS):
     lv = CORRUPTIONS[name][0]
     for j, li in enumerate([0, len(lv) // 2, len(lv) - 1]):
@@ -292,7 +292,8 @@ for ci, name in enumerate(CORRUPTIONS):
         a = axs[ci, j]
         a.imshow(img, cmap="RdBu_r", vmin=-m, vmax=m)
         a.add_patch(plt.Rectangle((4.5, 4.5), 24, 24, fill=False, ec="k", lw=1))
-        a.set(title=f"{name}: {CORRUPTIONS[name][1]} = {lv[li]}\n{len(evc)} events", xlabel="x (px)", ylabel="y (px)")
+        a.set_title(f"{name}\n{CORRUPTIONS[name][1]} = {lv[li]}; {len(evc):,} events", fontsize=9)
+        a.set(xlabel="x (px)", ylabel="y (px)")
 fig.suptitle(f"Example corrupted inputs (test sample {ex}, ON - OFF counts over the recording; box: 24x24 crop)")
 plt.tight_layout()
 plt.show()

@@ -51,6 +51,7 @@ class Section:
     output: str  # relative to the book folder, without suffix
     order: int
     profiles: dict = field(default_factory=dict)
+    depends: tuple = ()  # sections whose outputs this one reads (their cache keys join ours)
 
     def output_path(self, book_dir: Path) -> Path:
         return Path(book_dir) / f"{self.output}.ipynb"
@@ -89,14 +90,22 @@ def _section_from(path: Path) -> Section:
             raise ValueError(f"{path}: profile {needed!r} is not defined")
     return Section(name=path.stem, path=path, title=str(meta["title"]), part=str(meta["part"]),
                    output=str(meta["output"]).strip("/"), order=int(meta.get("order", 100)),
-                   profiles=profiles)
+                   profiles=profiles, depends=tuple(meta.get("depends") or ()))
 
 
 def discover(nb_dir: Path | None = None) -> dict[str, Section]:
     """All sections, ordered by (order, name)."""
     nb_dir = Path(nb_dir) if nb_dir else notebooks_dir()
     sections = [_section_from(p) for p in sorted(nb_dir.glob("*.py"))]
-    sections.sort(key=lambda s: (s.order, s.name))
+    first = {}
+    for s in sections:  # parts in the order of their first section, sections by order within
+        first[s.part] = min(first.get(s.part, s.order), s.order)
+    sections.sort(key=lambda s: (first[s.part], s.part, s.order, s.name))
+    names = {s.name for s in sections}
+    for s in sections:
+        unknown = [d for d in s.depends if d not in names]
+        if unknown:
+            raise ValueError(f"{s.path}: depends on unknown section(s) {unknown}")
     return {s.name: s for s in sections}
 
 
@@ -225,8 +234,14 @@ def _package_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(section: Section, params: dict) -> str:
+def cache_key(section: Section, params: dict, book_dir: Path | None = None) -> str:
+    """Hash of the notebook source, its parameters, the package source, the data root and the
+    cache keys of the sections it depends on (so a changed upstream run re-runs it)."""
     h = hashlib.sha256()
+    for dep in section.depends:
+        rec = records_dir(book_dir) / f"{dep}.json" if book_dir else None
+        h.update((json.loads(rec.read_text()).get("cache_key", "none") if rec and rec.exists()
+                  else "none").encode())
     h.update(section.path.read_bytes())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     h.update(_package_hash().encode())
@@ -305,7 +320,7 @@ def execute(section: Section, profile: str, overrides: dict | None = None, *,
     book_dir = Path(book_dir) if book_dir else repo_root() / "book"
     out = section.output_path(book_dir)
     rec_path = records_dir(book_dir) / f"{section.name}.json"
-    key = cache_key(section, params)
+    key = cache_key(section, params, book_dir)
     if not force and rec_path.exists() and out.exists():
         old = json.loads(rec_path.read_text())
         if old.get("cache_key") == key and old.get("status") == "ok":

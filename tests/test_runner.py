@@ -130,3 +130,25 @@ def test_tidy_collapses_progress_bars():
             "  from .autonotebook import tqdm as notebook_tqdm\n"
             "\rwork:   0%|   | 0/5\rwork:  40%|#  | 2/5\rwork: 100%|###| 5/5\nresult 3\n")
     assert runner._tidy_text(text) == "work: 100%|###| 5/5\nresult 3\n"
+
+
+def test_dependency_cache_key_and_order(tmp_path):
+    d = tmp_path / "nb"
+    d.mkdir()
+    write_nb(d, "up", "x = 1\n")
+    down = write_nb(d, "down", "x = 1\n")
+    down.write_text(down.read_text().replace('#     output: tests/down\n',
+                                             '#     output: tests/down\n#     depends: [up]\n#     order: 5\n'))
+    secs = runner.discover(d)
+    assert list(secs) == ["up", "down"] and secs["down"].depends == ("up",)
+    book = tmp_path / "book"
+    (book / "records").mkdir(parents=True)
+    k0 = runner.cache_key(secs["down"], {"profile": "smoke"}, book)
+    (book / "records" / "up.json").write_text(json.dumps({"cache_key": "abc"}))
+    k1 = runner.cache_key(secs["down"], {"profile": "smoke"}, book)
+    (book / "records" / "up.json").write_text(json.dumps({"cache_key": "def"}))
+    assert len({k0, k1, runner.cache_key(secs["down"], {"profile": "smoke"}, book)}) == 3
+    bad = write_nb(d, "bad", "x = 1\n")
+    bad.write_text(bad.read_text().replace('#     output: tests/bad\n', '#     output: tests/bad\n#     depends: [nope]\n'))
+    with pytest.raises(ValueError, match="unknown section"):
+        runner.discover(d)
