@@ -138,7 +138,7 @@ def test_dependency_cache_key_and_order(tmp_path):
     write_nb(d, "up", "x = 1\n")
     down = write_nb(d, "down", "x = 1\n")
     down.write_text(down.read_text().replace('#     output: tests/down\n',
-                                             '#     output: tests/down\n#     depends: [up]\n#     order: 5\n'))
+                                             '#     output: tests/down\n#     depends: [up]\n#     order: 500\n'))
     secs = runner.discover(d)
     assert list(secs) == ["up", "down"] and secs["down"].depends == ("up",)
     book = tmp_path / "book"
