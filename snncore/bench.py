@@ -16,7 +16,8 @@ import jax
 
 from .runs import provenance, repo_root
 
-__all__ = ["timeit", "append_record", "read_records", "records_path", "cost", "machine_peaks"]
+__all__ = ["timeit", "append_record", "read_records", "records_path", "cost", "machine_peaks",
+           "baseline_seconds"]
 
 
 def records_path() -> Path:
@@ -115,3 +116,27 @@ def machine_peaks(n: int = 2048, mbytes: int = 256, repeats: int = 5, record: bo
                 repeats=repeats, work={"bytes": 2 * 4 * m}, shapes={"x": [m]}, record=record, path=path)
     return {"flops_per_s": 2 * n ** 3 / mm["median_s"], "bytes_per_s": 2 * 4 * m / cp["median_s"],
             "device": mm["device"]}
+
+
+def baseline_seconds(rec: dict) -> float | None:
+    """The baseline's time for the same work as the record's measured call.
+
+    A baseline is ``{"name", "seconds", "per"}``: without ``per`` its seconds are for the whole
+    call; with ``per`` (free text such as ``"image"`` or ``"image per network"``) they are for one
+    unit of each named quantity, and are multiplied by the matching counts in ``rec["work"]``
+    (``image`` matches ``images``, ``network`` matches ``networks``).
+    """
+    base = rec.get("baseline") or {}
+    sec = base.get("seconds")
+    if not sec:
+        return None
+    per = base.get("per")
+    if not per:
+        return float(sec)
+    work = rec.get("work") or {}
+    total = float(sec)
+    for word in str(per).replace(",", " ").split():
+        keys = [k for k in work if k.startswith(word) and isinstance(work[k], (int, float))]
+        if keys:
+            total *= float(work[keys[0]])
+    return total

@@ -11,7 +11,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from .bench import read_records
+from .bench import baseline_seconds, read_records
 from .checkpoint import atomic_write_text
 from .runner import load_records
 from .runs import device_info, repo_root, versions
@@ -92,12 +92,13 @@ def benchmarks_page(records=None) -> str:
         for r in rs:
             base = r.get("baseline") or {}
             ratio = ""
-            if base.get("seconds"):
-                ratio = f"{base['seconds'] / r['median_s']:.1f}x"
+            base_total = baseline_seconds(r)
+            if base_total:
+                ratio = f"{base_total / r['median_s']:.1f}x"
             rows.append([r["name"], f"{r['median_s'] * 1e3:.3g} ms" if r["median_s"] < 1 else f"{r['median_s']:.3g} s",
                          f"{r.get('compile_s', 0):.2f} s", r.get("repeats"),
                          json.dumps(r.get("work") or {}), json.dumps(r.get("shapes") or {}),
-                         r.get("dtype"), f"{base.get('name', '')} {base.get('seconds', '')}".strip(),
+                         r.get("dtype"), (f"{base.get('name', '')}: {base.get('seconds')} s" + (f" per {base['per']}" if base.get("per") else "")) if base else "",
                          ratio, r.get("device"), (r.get("versions") or {}).get("jax"),
                          r.get("commit"), (r.get("time_utc") or "")[:10]])
         out += [_md_table(["benchmark", "median", "compile", "repeats", "work", "shapes", "dtype",

@@ -94,3 +94,11 @@ def test_cost_and_peaks(tmp_path):
     peaks = bench.machine_peaks(n=128, mbytes=4, repeats=2, path=tmp_path / "r.jsonl")
     assert peaks["flops_per_s"] > 1e6 and peaks["bytes_per_s"] > 1e6
     assert {r["name"] for r in bench.read_records(tmp_path / "r.jsonl")} == {"peak_matmul_f32", "peak_stream_f32"}
+
+
+def test_baseline_seconds_scales_with_work():
+    rec = {"work": {"images": 20, "networks": 4}, "baseline": {"seconds": 0.2, "per": "image per network"}}
+    assert bench.baseline_seconds(rec) == pytest.approx(16.0)
+    assert bench.baseline_seconds({"work": {"images": 512}, "baseline": {"seconds": 0.1, "per": "image"}}) == pytest.approx(51.2)
+    assert bench.baseline_seconds({"baseline": {"seconds": 316.0}}) == 316.0
+    assert bench.baseline_seconds({"baseline": None}) is None
