@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from snncore.parallel import shard_leading
 from snncore.core import check_finite, run, split_seeds
 
 __all__ = [
@@ -741,6 +742,9 @@ def train_grid(cfg: DenRAMConfig, train_data: Events, val_data: Events, test_dat
     noise = jnp.asarray(noise_stds, jnp.float32)
     opt, v_train, v_eval = _make_grid_fns(cfg, float(lr))
     opt_state = jax.vmap(opt.init)(params)
+    # runs over all local accelerators (no-op on one device; replicated if R does not divide)
+    params, net, keys, noise, opt_state = shard_leading((params, net, keys, noise, opt_state),
+                                                        require_divisible=False)
     data_seeds = split_seeds(seeds[0], model=int(seeds[0]))
     stops = [EarlyStopping(patience=patience) for _ in range(R)]
     best = [jax.tree_util.tree_map(lambda x, r=r: x[r], params) for r in range(R)]

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snncore.parallel import shard_leading
 from snncore.core import run
 from snncore.models import ebn
 
@@ -247,6 +248,7 @@ def simulate(ps: ebn.ADSParams, c_tilde, readout, *, key=None, chunk: int = 50, 
     single = np.ndim(ps.v0) == 1
     if single:
         ps = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], ps)
+    ps = shard_leading(ps, require_divisible=False)  # draws over local accelerators (no-op on one)
     c_tilde = np.asarray(c_tilde, np.float32)
     nc = ps.w_in.shape[1]
     if c_tilde.ndim != 3 or c_tilde.shape[2] != nc:
