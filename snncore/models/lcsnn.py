@@ -60,6 +60,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snncore.parallel import shard_leading
+
 __all__ = [
     "LCConfig", "HParams", "NetState", "hparams", "patch_index", "crop_images", "poisson_table",
     "encode", "init_state", "normalise", "competition_mask", "simulate_image", "train",
@@ -568,6 +570,10 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
     images = jnp.asarray(images)
     if n_iter == 0:
         return states, np.zeros((n_net, 0))
+    if networks == "vmap":  # networks over all local accelerators (no-op on one device)
+        states, orders, keys = shard_leading((states, orders, keys), require_divisible=False)
+        if hp_axis == 0:
+            hp = shard_leading(hp, require_divisible=False)
     chunk = min(n_iter, int(chunk) if chunk else 100)
     totals = []
     for a in range(0, n_iter, chunk):
