@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snncore.parallel import shard_leading
+
 from ..core import check_finite, run
 
 __all__ = [
@@ -668,7 +670,8 @@ def extract_features(p: LarischParams, w: Weights, events_list, batch: int = 32,
         real = len(chunk)
         chunk += [chunk[0][:0]] * (batch - real)   # pad the batch with empty samples
         ev, dropped = pad_events(chunk, L)
-        c, ge, gi = _features_jit(p, w, tuple(jnp.asarray(a) for a in ev), ks, fast=fast)
+        ev = shard_leading(tuple(jnp.asarray(a) for a in ev), require_divisible=False)  # samples over devices
+        c, ge, gi = _features_jit(p, w, ev, ks, fast=fast)
         feats.append(np.asarray(c)[:, :real])
         ges.append(np.asarray(ge).mean(-1)[:, :real])
         gis.append(np.asarray(gi).mean(-1)[:, :real])
