@@ -109,7 +109,13 @@ def benchmarks_page(records=None) -> str:
 def scoreboard_rows(book_dir: Path) -> list[dict]:
     """Rows reported by notebooks (``report(scoreboard=[...])``), in section order."""
     rows = []
-    for r in load_records(book_dir):
+    try:
+        from .runner import discover
+        order = {name: k for k, name in enumerate(discover())}
+    except Exception:  # a broken notebook header must not hide the scoreboard
+        order = {}
+    recs = sorted(load_records(book_dir), key=lambda r: (order.get(r.get("section"), 10 ** 6), r.get("section", "")))
+    for r in recs:
         if r.get("status") != "ok":
             rows.append({"item": r.get("section"), "paper": "", "ours": "notebook failed",
                          "dataset": "", "verdict": "failed", "profile": r.get("profile"),
