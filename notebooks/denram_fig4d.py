@@ -319,7 +319,7 @@ if {"D1", "D2"} <= set(configs):
 print(pd.DataFrame(board).to_string(index=False))
 
 wall = time.perf_counter() - t_start
-if profile in ("quick", "paper") and not synthetic:
+if profile == "paper" and not synthetic:  # results/ archives full-scale runs only
     runs.save_result("denram", f"fig4d_{profile}",
                      {"runs": [{k: v for k, v in r.items()} for r in rows],
                       "params": {"seeds": seeds, "configs": configs, "noise_levels": noise_levels,

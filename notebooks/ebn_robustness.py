@@ -673,7 +673,7 @@ wall = time.perf_counter() - t_start
 study = dict(n_nets={a: len(nets[a]) for a in ARCHS}, n_neurons=n_neurons, n_val=n_val, n_test=n_test,
              n_draws=n_draws, n_val_draws=n_val_draws, bits=bits, sigmas=sigmas, noise_levels=noise_levels,
              networks=origin, gain_protocol=rb.GAIN_PROTOCOL)
-if profile != "smoke":
+if profile == "paper":  # results/ archives full-scale runs only
     runs.save_result("ebn", f"robustness_{profile}", dict(study=study, rows=rows, summary=summary,
                                                           claims=claims), profile=profile,
                      dataset=dataset, wall_time_s=wall)

@@ -408,7 +408,7 @@ wall = time.perf_counter() - t_start
 result = dict(teacher_acc=teacher_dec["acc"], teacher_acc_07=teacher_acc07, teacher_B=teacher_dec["B"],
               teacher_mse=teacher_mse, rows=rows, meta=data["meta"], n_neurons=n_neurons,
               n_nets=n_nets, histories={f"{a}#{i}": h for (a, i), h in hists.items()})
-if profile != "smoke":
+if profile == "paper":  # results/ archives full-scale runs only
     runs.save_result("ebn", f"wakeword_{profile}", result, profile=profile, dataset=dataset, wall_time_s=wall)
 runs.report(dataset=dataset, teacher_acc=teacher_dec["acc"], ads_ebn_acc=med["ADS + EBN"], force_acc=med["FORCE"], reservoir_acc=med["reservoir"],
             ads_noebn_acc=med["ADS, no EBN"], n_test=n_test, scoreboard=[

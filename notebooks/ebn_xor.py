@@ -217,7 +217,7 @@ result = dict(teacher_acc=teacher_acc, acc_before=before["acc"], acc=after["acc"
               recon=after["recon"], rate_hz=after["rate_hz"], history=hist, n_test=n_test,
               n_neurons=n_neurons, eta=eta, epochs=epochs, samples_per_epoch=samples_per_epoch,
               train_s=t_train, seed=seed)
-if profile != "smoke":
+if profile == "paper":  # results/ archives full-scale runs only
     runs.save_result("ebn", f"xor_{profile}", result, profile=profile,
                      dataset="temporal XOR (generated)", wall_time_s=wall)
 runs.report(dataset="temporal XOR (generated, ebn.md §2.1)" + (" — smoke sizes" if profile == "smoke" else ""),

@@ -118,22 +118,71 @@ def scoreboard_rows(book_dir: Path) -> list[dict]:
     for r in recs:
         if r.get("status") != "ok":
             rows.append({"item": r.get("section"), "paper": "", "ours": "notebook failed",
-                         "dataset": "", "verdict": "failed", "profile": r.get("profile"),
+                         "dataset": "", "verdict": "failed", "profile": r.get("profile"), "part": "",
                          "section": r.get("section")})
             continue
         for row in (r.get("reported") or {}).get("scoreboard", []) or []:
-            rows.append({**row, "profile": row.get("profile", r["profile"]),
+            rows.append({**row, "profile": row.get("profile", r["profile"]), "part": r.get("part"),
                          "section": r["section"], "output": r.get("output")})
     return rows
 
 
 def scoreboard_fragment(book_dir: Path) -> str:
+    """The scoreboard: one table per part, the dataset and profile said once above it when every
+    row of the part shares them (else as columns)."""
     rows = scoreboard_rows(book_dir)
     if not rows:
         return "_No reproduced figure or table has reported yet: run `make book`._\n"
-    table = [[row.get("item"), row.get("paper"), row.get("ours"), row.get("dataset"),
-              row.get("profile"), row.get("verdict")] for row in rows]
-    return _md_table(["figure / table", "paper", "ours", "dataset", "profile", "verdict"], table) + "\n"
+    parts: dict[str, list] = {}
+    for row in rows:
+        parts.setdefault(row.get("part") or "", []).append(row)
+    out = []
+    for part, prs in parts.items():
+        if part:
+            out += [f"### {part}", ""]
+        from collections import Counter
+        common = Counter(r.get("dataset") for r in prs).most_common(1)[0][0]
+        profiles = {r.get("profile") for r in prs}
+        cols = ["figure / table", "paper", "ours"]
+        head = f"Dataset{', unless a row names another' if any(r.get('dataset') != common for r in prs) else ''}: {common}."
+        if len(profiles) == 1:
+            head += f" Profile: `{next(iter(profiles))}`."
+        out += [head, ""]
+        table = []
+        for r in prs:
+            row = [r.get("item"), r.get("paper"), r.get("ours")]
+            if any(x.get("dataset") != common for x in prs):
+                row.append("" if r.get("dataset") == common else r.get("dataset"))
+            if len(profiles) > 1:
+                row.append(r.get("profile"))
+            table.append(row + [r.get("verdict")])
+        if any(x.get("dataset") != common for x in prs):
+            cols.append("dataset")
+        if len(profiles) > 1:
+            cols.append("profile")
+        out += [_md_table(cols + ["verdict"], table), ""]
+    return "\n".join(out)
+
+
+def archived_fragment(results: Path | None = None) -> str:
+    """Every archived result under ``results/`` with its provenance (sweeps excluded)."""
+    results = Path(results) if results else repo_root() / "results"
+    rows = []
+    for p in sorted(results.glob("*/*.json")):
+        try:
+            r = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            rows.append([f"`{p.relative_to(results)}`", "unreadable", "", "", "", ""])
+            continue
+        prov = r.get("provenance") or {}
+        rows.append([f"`{p.relative_to(results)}`", r.get("profile", "?"), r.get("dataset", "?"),
+                     prov.get("device", "?"), _fmt_time(r.get("wall_time_s")), prov.get("commit", "?")])
+    if not rows:
+        return "_No result has been archived under `results/` yet._\n"
+    n_paper = sum(1 for row in rows if row[1] == "paper")
+    head = (f"{len(rows)} archived result(s), {n_paper} at the published (`paper`) scale. "
+            "Notebooks plot them beside the live run.")
+    return head + "\n\n" + _md_table(["result", "profile", "dataset", "device", "wall time", "commit"], rows) + "\n"
 
 
 def write_pages(book_dir: Path | None = None) -> list[Path]:
@@ -141,5 +190,6 @@ def write_pages(book_dir: Path | None = None) -> list[Path]:
     gen = book_dir / "_generated"
     paths = [atomic_write_text(book_dir / "status.md", status_page(book_dir)),
              atomic_write_text(book_dir / "benchmarks.md", benchmarks_page()),
-             atomic_write_text(gen / "scoreboard.md", scoreboard_fragment(book_dir))]
+             atomic_write_text(gen / "scoreboard.md", scoreboard_fragment(book_dir)),
+             atomic_write_text(gen / "archived.md", archived_fragment())]
     return paths

@@ -83,7 +83,8 @@ def test_status_page_and_scoreboard(tmp_path):
     page = pages.status_page(book)
     assert "MNIST (real)" in page and "12.5 s" in page and "**failed**" in page and "JAX" in page
     board = pages.scoreboard_fragment(book)
-    assert "| Table 1 | 95 % | 94 % | MNIST | quick | close |" in board
+    assert "### P" in board and "Dataset: MNIST. Profile: `quick`." in board
+    assert "| Table 1 | 95 % | 94 % | close |" in board
     assert "notebook failed" in board
 
 
