@@ -39,7 +39,7 @@ site: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 list: $(STAMP)
 	$(PY) -m snncore list
