@@ -31,8 +31,9 @@
 # CPU come from `PEERS.md` (measured once on that machine class); where a baseline is given per
 # image or per network, it is scaled to the same amount of work before the ratio is taken.
 #
-# Caveat, stated once: most records below were taken while other jobs shared the two cores (the
-# DenRAM records carry the load average), so they are upper bounds of our time on an idle machine.
+# Caveat, stated once: some of the earlier records were taken while other jobs shared the two cores
+# (the DenRAM records carry the load average), so they are upper bounds of our time on an idle
+# machine; the tables show the latest record of each benchmark and the spread over all of them.
 
 # %% tags=["parameters"]
 profile = "quick"          # smoke | quick | paper
