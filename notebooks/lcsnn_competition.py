@@ -80,28 +80,7 @@ if min(n_networks, n_calib, n_test, grid_eval) < 1 or min(n_train, grid_train) <
     raise ValueError("n_networks, n_calib, n_test, grid_eval must be >= 1; n_train, grid_train >= 0")
 
 # %%
-if synthetic:
-    def fake_digits(n, rs):
-        tr = np.random.default_rng(1234)
-        temps = np.zeros((10, 28, 28))
-        for c in range(10):
-            pos = np.array([14, 14])
-            for _ in range(40):
-                pos = np.clip(pos + tr.integers(-2, 3, 2), 6, 21)
-                temps[c, pos[0] - 1:pos[0] + 2, pos[1] - 1:pos[1] + 2] = 1
-        lab = rs.integers(0, 10, n)
-        img = temps[lab] * rs.uniform(150, 255, (n, 1, 1)) * (rs.random((n, 28, 28)) > 0.1)
-        return img.astype(np.uint8), lab.astype(np.uint8)
-    Xtr, ytr = fake_digits(2000, rng)
-    Xte, yte = fake_digits(500, rng)
-    dataset = "synthetic MNIST-shaped digits (smoke)"
-    train_pool, calib_pool = np.arange(1500), np.arange(1500, 2000)
-else:
-    from snncore.data.mnist import load_mnist
-    Xtr, ytr = load_mnist("train")
-    Xte, yte = load_mnist("test")
-    dataset = "MNIST (real)"
-    train_pool, calib_pool = np.arange(50000), np.arange(50000, 60000)
+Xtr, ytr, Xte, yte, train_pool, calib_pool, dataset = L.thesis_data(synthetic, rng)
 cfg_fixed = L.LCConfig("LC", n_filters, 12, 4)
 cfg_comp = L.LCConfig("LC", n_filters, 12, 4, comp_learning=True)
 Ctr, Cte = L.crop_images(Xtr, cfg_fixed), L.crop_images(Xte, cfg_fixed)

@@ -86,29 +86,7 @@ if n_train < -1 or n_calib < 1 or n_test < 1 or n_networks < 1:
 # last 10,000 (both drawn with replacement, as in the thesis), test images from the test set.
 
 # %%
-if synthetic:
-    def fake_digits(n, rs):
-        # ten fixed stroke templates (random walks) + per-image jitter: MNIST-shaped uint8 [n, 28, 28]
-        tr = np.random.default_rng(1234)
-        temps = np.zeros((10, 28, 28))
-        for c in range(10):
-            pos = np.array([14, 14])
-            for _ in range(40):
-                pos = np.clip(pos + tr.integers(-2, 3, 2), 6, 21)
-                temps[c, pos[0] - 1:pos[0] + 2, pos[1] - 1:pos[1] + 2] = 1
-        lab = rs.integers(0, 10, n)
-        img = temps[lab] * rs.uniform(150, 255, (n, 1, 1)) * (rs.random((n, 28, 28)) > 0.1)
-        return img.astype(np.uint8), lab.astype(np.uint8)
-    Xtr, ytr = fake_digits(2000, rng)
-    Xte, yte = fake_digits(500, rng)
-    dataset = "synthetic MNIST-shaped digits (smoke)"
-    train_pool, calib_pool = np.arange(1500), np.arange(1500, 2000)
-else:
-    from snncore.data.mnist import load_mnist
-    Xtr, ytr = load_mnist("train")
-    Xte, yte = load_mnist("test")
-    dataset = "MNIST (real)"
-    train_pool, calib_pool = np.arange(50000), np.arange(50000, 60000)
+Xtr, ytr, Xte, yte, train_pool, calib_pool, dataset = L.thesis_data(synthetic, rng)
 print(dataset, Xtr.shape, Xte.shape)
 
 calib_idx = rng.choice(calib_pool, n_calib, replace=True)

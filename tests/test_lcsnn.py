@@ -280,3 +280,13 @@ def test_chunked_training_with_padding_equals_one_launch_and_grid_axis():
     np.testing.assert_allclose(np.asarray(p1.w), np.asarray(p2.w), atol=1e-6)
     np.testing.assert_allclose(np.asarray(p1.theta), np.asarray(p2.theta), rtol=1e-3)
     assert float(p1.theta.max()) > 0
+
+
+def test_thesis_data_split(shared_data):
+    syn = L.thesis_data(True, np.random.default_rng(0))
+    assert syn.x_train.shape == (2000, 28, 28) and syn.x_train.dtype == np.uint8
+    assert len(np.intersect1d(syn.train_pool, syn.calib_pool)) == 0
+    real = L.thesis_data(False, np.random.default_rng(0), root=shared_data)
+    assert real.x_train.shape == (60000, 28, 28) and real.x_test.shape == (10000, 28, 28)
+    assert real.train_pool[-1] == 49999 and real.calib_pool[0] == 50000 and real.calib_pool[-1] == 59999
+    assert real.dataset == "MNIST (real)"

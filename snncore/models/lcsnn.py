@@ -754,3 +754,44 @@ def evaluate(cfg: LCConfig, hp: HParams, states: NetState, calib_images, calib_l
     out["best"] = [max(out[m][n] for m in methods) for n in range(len(cc))]
     out["test_counts"] = tc
     return out
+
+
+class ThesisData(NamedTuple):
+    """Images and index pools as the thesis splits MNIST (see :func:`thesis_data`)."""
+    x_train: Any
+    y_train: Any
+    x_test: Any
+    y_test: Any
+    train_pool: Any   # indices of x_train that training images are drawn from
+    calib_pool: Any   # indices of x_train that calibration images are drawn from
+    dataset: str
+
+
+def synthetic_digits(n: int, rng: np.random.Generator):
+    """MNIST-shaped uint8 digits ``[n, 28, 28]`` for smoke runs: ten fixed stroke templates
+    (random walks from a fixed seed) with per-image brightness and pixel dropout from ``rng``."""
+    tr = np.random.default_rng(1234)
+    temps = np.zeros((10, 28, 28))
+    for c in range(10):
+        pos = np.array([14, 14])
+        for _ in range(40):
+            pos = np.clip(pos + tr.integers(-2, 3, 2), 6, 21)
+            temps[c, pos[0] - 1:pos[0] + 2, pos[1] - 1:pos[1] + 2] = 1
+    lab = rng.integers(0, 10, n)
+    img = temps[lab] * rng.uniform(150, 255, (n, 1, 1)) * (rng.random((n, 28, 28)) > 0.1)
+    return img.astype(np.uint8), lab.astype(np.uint8)
+
+
+def thesis_data(synthetic: bool, rng: np.random.Generator, root=None) -> ThesisData:
+    """MNIST as the thesis uses it: training images drawn from the first 50,000 training images,
+    calibration images from the last 10,000, test images from the test set. ``synthetic`` gives
+    2,000 + 500 generated digits (pools 1,500 / 500) for smoke runs, with no data files."""
+    if synthetic:
+        xtr, ytr = synthetic_digits(2000, rng)
+        xte, yte = synthetic_digits(500, rng)
+        return ThesisData(xtr, ytr, xte, yte, np.arange(1500), np.arange(1500, 2000),
+                          "synthetic MNIST-shaped digits (smoke)")
+    from snncore.data.mnist import load_mnist
+    xtr, ytr = load_mnist("train", root)
+    xte, yte = load_mnist("test", root)
+    return ThesisData(xtr, ytr, xte, yte, np.arange(50000), np.arange(50000, 60000), "MNIST (real)")
