@@ -331,11 +331,14 @@ def encode(cfg: LCConfig, pixels, key):
     isi, _ = jax.lax.while_loop(lambda c: jnp.any(c[0] < c[1]), bisect, (lo, hi))
     isi = jnp.maximum(isi, 1)
     times = jnp.cumsum(isi, axis=1)                                        # [n, n_isi]
-    times = jnp.where(times <= T, times, 0)
     n = pixels.shape[0]
-    col = jnp.broadcast_to(jnp.arange(n)[:, None], times.shape)
-    raster = jnp.zeros((T + 1, n), jnp.float32).at[times, col].set(1.0)
-    return raster[1:]
+    # spike at time t (1..T) -> flat entry (t-1)*n + pixel of a uint8 raster; times of a pixel are
+    # strictly increasing, so the kept indices are unique, and each dropped one gets its own
+    # out-of-range index (a unique-index uint8 scatter is ~10x faster than a float one on a CPU)
+    flat = jnp.where(times <= T, (times - 1) * n + jnp.arange(n)[:, None],
+                     T * n + jnp.arange(times.size).reshape(times.shape))
+    raster = jnp.zeros((T * n,), jnp.uint8).at[flat.ravel()].set(1, mode="drop", unique_indices=True)
+    return raster.reshape(T, n).astype(jnp.float32)
 
 
 # --------------------------------------------------------------------------------------------
