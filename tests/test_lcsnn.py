@@ -200,6 +200,27 @@ def test_encoder_rate_and_isi_distribution():
     assert r.max() == 1.0
 
 
+def test_encoder_equals_numpy_inverse_cdf():
+    # the same uniforms inverted with numpy's searchsorted on the tabulated CDF (a second
+    # implementation of the exact inversion): spike for spike identical rasters
+    cfg = L.LCConfig("LC", 1, 12, 4)
+    rng = np.random.default_rng(5)
+    px = rng.integers(0, 256, 400).astype(np.uint8)
+    px[:40] = 0
+    px[40:60] = 255
+    key = jax.random.PRNGKey(11)
+    got = np.asarray(L.encode(cfg, jnp.asarray(px), key))
+    cdf, _, n_isi = L.poisson_table(cfg)
+    u = np.asarray(jax.random.uniform(key, (400, n_isi), jnp.float32))
+    want = np.zeros((251, 400), np.float32)
+    for i, v in enumerate(px):
+        isi = np.maximum(np.searchsorted(cdf[v], u[i], side="left"), 1)
+        t = np.cumsum(isi)
+        want[t[t <= 250], i] = 1
+    np.testing.assert_array_equal(got, want[1:])
+    assert got[:, 40:60].sum() > 20 * 20 and got[:, :40].sum() == 0
+
+
 def test_normalisation_sums():
     hp = L.hparams(0.32, -50.0)
     for arch, k in (("LC", 12), ("C", 8), ("FC", 20)):
