@@ -7,8 +7,18 @@
   the route to the issue's "all seeds together" target).
 
 ``--smoke`` uses tiny sizes to check the harness. Records go to benchmarks/records.jsonl.
+
+``--rockpool PYTHON``: first time Rockpool's own JAX LIF layer on the same work
+(``benchmarks/rockpool_side.py``, run with that interpreter: Rockpool is not a dependency of
+snncore; install it in a separate environment, e.g. ``python3.11 -m venv /tmp/rpv &&
+/tmp/rpv/bin/pip install rockpool==3.1.0 jax==<our pin> jaxlib==<our pin>``), then record our
+evaluation step with Rockpool's time as the baseline measured in the same run.
 """
 import argparse
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +31,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--smoke", action="store_true")
 ap.add_argument("--batch", type=int, default=8)
 ap.add_argument("--nets", type=int, default=2)
+ap.add_argument("--rockpool", default=os.environ.get("SNNCORE_ROCKPOOL_PYTHON", ""),
+                help="a Python interpreter with Rockpool installed (or SNNCORE_ROCKPOOL_PYTHON)")
 args = ap.parse_args()
 
 N, NC, T = (64, 16, 200) if args.smoke else (768, 128, 5000)
@@ -40,8 +52,22 @@ def forward(p, c, xhat):
     return f(c, xhat)
 
 
+baseline = None
+if args.rockpool:
+    side = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rockpool_side.py")
+    got = subprocess.run([args.rockpool, side, "--N", str(N), "--Nc", str(NC), "--T", str(T), "--B", str(B)],
+                         capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    if got.returncode != 0:
+        sys.exit(f"the Rockpool side failed:\n{got.stderr[-2000:]}")
+    rp = json.loads(got.stdout.strip().splitlines()[-1])
+    print(f"Rockpool {rp['rockpool']}: median {rp['median_s']:.3f} s ({rp['times_s']}), "
+          f"{rp['spikes_per_step_per_trial']:.1f} spikes per step per trial")
+    baseline = {"name": f"Rockpool {rp['rockpool']} LIFJax (recurrent, 2 synapse types: the same N x 2N "
+                        f"matrix work per step), same machine, same run", "seconds": rp["median_s"],
+                "times_s": rp["times_s"], "compile_s": rp["compile_s"]}
+
 timeit(forward, p, c, xhat, name="ebn_forward_vmap", part="ebn", repeats=3,
-       work={"trials": B, "steps": B * T}, shapes={**shapes, "B": B})
+       work={"trials": B, "steps": B * T}, shapes={**shapes, "B": B}, baseline=baseline)
 
 
 def train(p, w, c, xhat):
