@@ -44,8 +44,10 @@
 # **reduced grid** to fit a few minutes on 2 CPU cores: one seed (42) instead of three, noise 0, 10
 # and 20 % instead of five levels, 1,024 of the 2,160 training samples and 256 of the 540
 # validation samples, and 4 epochs instead of up to 100 (see the parameters cell); its numbers are
-# those of a partly trained network, with no error bars. The `paper` profile runs the published grid; when its archived result exists it
-# is plotted beside the live run.
+# those of a partly trained network, with no error bars. The `paper` profile runs the published
+# grid (32 runs with the ablation); its archived result is plotted beside the live run, and while
+# the grid is incomplete the finished runs are plotted, labelled "archived paper profile, k of 32
+# runs" with the device they ran on.
 
 # %% tags=["parameters"]
 profile = "quick"                  # smoke | quick | paper (set by the runner)
@@ -126,53 +128,126 @@ for name in configs:
 # is set (the `paper` profile's default, meant for a GPU): then the noise levels of one
 # configuration and seed train together in one vmapped launch (`train_grid`; the same seed means the
 # same data order, so this is identical to separate runs, as a unit test checks), without checkpoints.
+# On a CPU the paper profile is run with `-p vmap_runs false`, one run at a time, D2 (the cheaper
+# configuration) first, then the D2 ablation, then D1. Each finished run is archived at once in its
+# own file, so the grid can be completed over several sessions, and a partial grid is already
+# plotted (and labelled with its number of runs) below.
 
 # %%
+# The paper profile on real or stand-in data is resumable run by run across sessions: every finished
+# run is written at once to its own small JSON file under results/denram/fig4d_paper_runs/ (its
+# name spells the run's key: config, delays, noise, seed, data sizes, epochs, patience, dataset),
+# and a run whose file exists with the same key is loaded instead of trained again. Other
+# profiles never read or write these files (they only plot them, below).
+resumable = profile == "paper" and not synthetic
+RUN_DIR = runs.results_dir() / "denram" / "fig4d_paper_runs"
+progress_log = None
+if resumable:
+    progress_log = cache_dir("denram_ckpt") / "fig4d_paper_progress.log"
+    print(f"run files: {RUN_DIR}; per-epoch progress: {progress_log}")
+
+
+def log_progress(msg):
+    if progress_log is not None:
+        with open(progress_log, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+
+
+def key_of(name, noise, seed, delay_mode="lognormal"):
+    (tr, va), te = data[name][0][seed], data[name][1]
+    return dm.run_key(name, delay_mode, noise, seed, len(tr), len(va), len(te), epochs, patience, dataset)
+
+
+def reuse(name, noise, seed, delay_mode="lognormal"):
+    """The archived row of this run (paper profile only), or None."""
+    if not resumable:
+        return None
+    got = dm.load_run(RUN_DIR, key_of(name, noise, seed, delay_mode))
+    if got is None:
+        return None
+    return {**got["row"], "device": got["provenance"]["device"], "commit": got["provenance"]["commit"],
+            "reused": True}
+
+
+def archive(row):
+    if resumable:
+        row = {**row, "device": runs.device_info(), "commit": runs.git_commit()}
+        dm.save_run(RUN_DIR, key_of(row["config"], row["noise"], row["seed"], row["delay_mode"]), row)
+        key = key_of(row["config"], row["noise"], row["seed"], row["delay_mode"])
+        log_progress(f"saved {row['config']} {row['delay_mode']} noise {row['noise']:.2f} seed {row['seed']}: "
+                     f"test {row['test_acc']:.4f}, {row['epochs_run']} epochs, {row['wall_s']:.0f} s")
+        row = {**row, **key}
+    return row
+
+
 def run_one(name, noise, seed, delay_mode="lognormal"):
     cfg = CFGS[name]._replace(delay_mode=delay_mode)
     (tr, va), te = data[name][0][seed], data[name][1]
-    ck = None
-    if profile == "paper" and not synthetic:
+    ck = log = None
+    if resumable:
         ck = str(cache_dir("denram_ckpt") / f"{name}_{delay_mode}_n{noise:.2f}_s{seed}_{len(tr)}_{len(te)}_{epochs}.npz")
+        log = lambda m: log_progress(f"{name} {delay_mode} noise {noise:.2f} seed {seed}: {m}")
     t0 = time.perf_counter()
     r = dm.train(cfg, tr, va, te, seed=seed, noise_std=float(noise), epochs=epochs, patience=patience,
-                 batch_size=batch_size, checkpoint=ck, test_drop_last=False)
-    return {"config": name, "noise": float(noise), "seed": int(seed), "delay_mode": delay_mode,
-            "test_acc": r["test_acc"], "best_val_acc": r["best_val_acc"], "best_epoch": r["best_epoch"],
-            "epochs_run": r["epochs_run"], "stopped_early": r["stopped_early"],
-            "wall_s": time.perf_counter() - t0, "history": r["history"]}
+                 batch_size=batch_size, checkpoint=ck, test_drop_last=False, log=log)
+    return archive({"config": name, "noise": float(noise), "seed": int(seed), "delay_mode": delay_mode,
+                    "test_acc": r["test_acc"], "best_val_acc": r["best_val_acc"], "best_epoch": r["best_epoch"],
+                    "epochs_run": r["epochs_run"], "stopped_early": r["stopped_early"],
+                    "wall_s": time.perf_counter() - t0, "history": r["history"]})
 
 
-def run_noise_levels(name, seed):
-    """All noise levels of one configuration and seed in one vmapped launch (snncore's train_grid).
+def run_noise_levels(name, seed, levels):
+    """The given noise levels of one configuration and seed in one vmapped launch (snncore's train_grid).
     Same seed, so the same data order: identical to separate runs (tested), without checkpoints."""
     (tr, va), te = data[name][0][seed], data[name][1]
     t0 = time.perf_counter()
-    out = dm.train_grid(CFGS[name], tr, va, te, seeds=[seed] * len(noise_levels), noise_stds=noise_levels,
+    out = dm.train_grid(CFGS[name], tr, va, te, seeds=[seed] * len(levels), noise_stds=levels,
                         epochs=epochs, patience=patience, batch_size=batch_size, test_drop_last=False)
     wall = (time.perf_counter() - t0) / len(out)
-    return [{"config": name, "noise": float(r["noise_std"]), "seed": int(seed), "delay_mode": "lognormal",
-             "test_acc": r["test_acc"], "best_val_acc": r["best_val_acc"], "best_epoch": r["best_epoch"],
-             "epochs_run": r["epochs_run"], "stopped_early": r["stopped_early"], "wall_s": wall,
-             "history": {**r["history"], "epoch_s": [wall / max(r["epochs_run"], 1)] * r["epochs_run"]}}
+    return [archive({"config": name, "noise": float(r["noise_std"]), "seed": int(seed), "delay_mode": "lognormal",
+                     "test_acc": r["test_acc"], "best_val_acc": r["best_val_acc"], "best_epoch": r["best_epoch"],
+                     "epochs_run": r["epochs_run"], "stopped_early": r["stopped_early"], "wall_s": wall,
+                     "history": {**r["history"], "epoch_s": [wall / max(r["epochs_run"], 1)] * r["epochs_run"]}})
             for r in out]
 
 
-rows = []
-if vmap_runs:
-    for c in configs:
-        for sd in tqdm(seeds, mininterval=5, desc=f"{c} seeds"):
-            rows += run_noise_levels(c, sd)
-    jobs = []
-else:
-    jobs = [(c, s_, sd) for c in configs for s_ in noise_levels for sd in seeds]
-if ablation and "D2" in configs:
-    jobs += [("D2", 0.0, seeds[0], m) for m in ("uniform", "zero")]
-for job in tqdm(jobs, mininterval=5, desc="runs"):
-    rows.append(run_one(*job))
-    r = rows[-1]
+def report_run(r):
     print(f"{r['config']} {r['delay_mode']:9s} noise {r['noise']:.2f} seed {r['seed']}: test {r['test_acc']:.4f} "
-          f"(best epoch {r['best_epoch']}, {r['epochs_run']} epochs, {r['wall_s']:.0f} s)")
+          f"(best epoch {r['best_epoch']}, {r['epochs_run']} epochs, {r['wall_s']:.0f} s"
+          + (", reused from its run file)" if r.get("reused") else ")"))
+
+
+# D2 (cheaper) first, then its ablation, then D1: a partial paper run has whole configurations
+order = sorted(configs, key=lambda c: ["D2", "D1"].index(c))
+jobs = [(c, s_, sd) for c in order for sd in seeds for s_ in noise_levels]
+if ablation and "D2" in configs:
+    k = order.index("D2") + 1
+    jobs[k * len(seeds) * len(noise_levels):k * len(seeds) * len(noise_levels)] = \
+        [("D2", 0.0, seeds[0], m) for m in ("uniform", "zero")]
+done = {job: reuse(*job) for job in jobs}
+rows, n_reused = [], sum(r is not None for r in done.values())
+if resumable:
+    print(f"reused {n_reused} of {len(jobs)} runs from {RUN_DIR.relative_to(runs.repo_root())}; "
+          f"{len(jobs) - n_reused} to train")
+    log_progress(f"start: {n_reused} of {len(jobs)} runs reused")
+    for j in jobs:
+        if done[j] is not None:
+            report_run(done[j])
+pending = [j for j in jobs if done[j] is None]
+if vmap_runs:  # the noise levels of one config and seed together; ablation runs one by one
+    groups = {}
+    for j in pending:
+        if len(j) == 3:
+            groups.setdefault(j[0::2], []).append(j[1])
+    for (c, sd), levels in tqdm(groups.items(), mininterval=5, desc="config x seed"):
+        for r in run_noise_levels(c, sd, levels):
+            done[(c, r["noise"], sd)] = r
+            report_run(r)
+    pending = [j for j in pending if len(j) == 4]
+for job in tqdm(pending, mininterval=5, desc="runs"):
+    done[job] = run_one(*job)
+    report_run(done[job])
+rows = [done[j] for j in jobs]
 res = pd.DataFrame([{k: v for k, v in r.items() if k != "history"} for r in rows])
 main = res[res.delay_mode == "lognormal"]
 
@@ -190,7 +265,40 @@ PAPER = {
     ("D1", 0.10): [0.8665, 0.8732, 0.8763], ("D1", 0.15): [0.8286, 0.8223, 0.8420],
     ("D1", 0.20): [0.7888, 0.7714, 0.7924],
 }
-archived = None if synthetic else runs.load_result("denram", "fig4d_paper")
+# The archived paper profile: its final result when the grid is complete, otherwise whatever run files
+# exist (a partial grid, labelled as such). Not shown in the paper profile itself (it *is* the live run).
+N_PAPER_RUNS = 3 * len(PAPER) + 2   # D1/D2 x 5 noise levels x 3 seeds + 2 ablation runs
+
+
+def short_device(d):
+    return "CPU" if d.startswith("cpu") else d.split(":", 1)[-1].strip()
+
+
+arch, arch_label = pd.DataFrame(), None
+if not synthetic and profile != "paper":
+    final = runs.load_result("denram", "fig4d_paper")
+    if final is not None:
+        arch = pd.DataFrame([{"device": final["provenance"]["device"], **r} for r in final["data"]["runs"]])
+        arch["dataset"], arch_src = final["dataset"], "results/denram/fig4d_paper.json"
+    else:
+        arch = pd.DataFrame([{**f["row"], "device": f["provenance"]["device"]} for f in dm.load_run_files(RUN_DIR)])
+        arch_src = f"{len(arch)} run files in {RUN_DIR.relative_to(runs.repo_root())}"
+        if len(arch):  # files of several settings (epochs, sizes, data): plot the largest set
+            setting = ["dataset", "epochs", "patience", "n_train", "n_val"]
+            top = arch.groupby(setting).size().idxmax()
+            arch = arch[(arch[setting] == pd.Series(top, index=setting)).all(axis=1)]
+if len(arch):
+    n_arch = len(arch)
+    devs = ", ".join(sorted({short_device(d) for d in arch.device}))
+    arch_dataset = arch.dataset.iloc[0]
+    arch_label = (f"archived paper profile, {n_arch} of {N_PAPER_RUNS} runs, {devs}"
+                  + ("" if arch_dataset == dataset else f", on {arch_dataset}"))
+    print(f"archived paper profile ({arch_src}): {n_arch} of {N_PAPER_RUNS} runs"
+          f"{' (partial grid)' if n_arch < N_PAPER_RUNS else ''}; device: {'; '.join(sorted(set(arch.device)))}; "
+          f"dataset: {arch_dataset}; up to {int(arch.epochs.iloc[0])} epochs, {int(arch.n_train.iloc[0])} training samples")
+    arch_main = arch[arch.delay_mode == "lognormal"]
+elif not synthetic:
+    print("no archived paper-profile runs" + (" shown in the paper profile itself" if profile == "paper" else " yet"))
 colors = {"D1": "green", "D2": "olive"}
 labels = {"D1": "D1: 700 in, 16 delays", "D2": "D2: 256 in, 16 delays"}
 
@@ -204,12 +312,11 @@ for name in configs:
     m, sd = g.mean() * 100, g.std(ddof=1).fillna(0) * 100
     ax.errorbar(m.index * 100, m.values, sd.values, color=colors[name], marker="o", capsize=3,
                 label=f"{labels[name]} — ours, {profile} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
-    if archived is not None:
-        a = pd.DataFrame(archived["data"]["runs"])
-        a = a[(a.config == name) & (a.delay_mode == "lognormal")].groupby("noise").test_acc
+    if len(arch) and (arch_main.config == name).any():
+        a = arch_main[arch_main.config == name].groupby("noise").test_acc
         ax.errorbar(a.mean().index * 100, a.mean().values * 100, a.std(ddof=1).fillna(0).values * 100,
                     color=colors[name], marker="^", ls=":", capsize=3,
-                    label=f"{labels[name]} — ours, archived paper profile")
+                    label=f"{labels[name]} — ours, {arch_label}")
 ax.set(xlabel="weight noise (% of max|W|)", ylabel="test accuracy (%)", ylim=(20, 102),
        title=f"Fig. 4d — ours on: {dataset}", xticks=[0, 5, 10, 15, 20])
 ax.title.set_fontsize(8)
@@ -230,9 +337,15 @@ for name in configs:
         for sd in seeds:
             row[f"ours s{sd}"] = ours.get(sd, np.nan)
         row["ours mean"] = ours.mean() if len(ours) else np.nan
+        if len(arch):
+            av = arch_main[(arch_main.config == name) & np.isclose(arch_main.noise, s)].set_index("seed").test_acc
+            for sd in (42, 50, 9):
+                row[f"archived s{sd}"] = av.get(sd, np.nan)
+            row["archived mean"] = av.mean() if len(av) else np.nan
         table.append(row)
 table = pd.DataFrame(table).set_index(["config", "noise %"])
-print(f"paper: real SHD (2,240 test samples); ours: {dataset}, {profile} profile")
+print(f"paper: real SHD (2,240 test samples); ours: {dataset}, {profile} profile"
+      + (f"; archived: {arch_label}" if len(arch) else ""))
 table.round(4)
 
 # %% [markdown]
@@ -271,6 +384,10 @@ if ablation and "D2" in configs:
     display(ab.round(4))
 else:
     print("ablation not run in this profile")
+if len(arch) and (arch.delay_mode != "lognormal").any():
+    ab = arch[(arch.config == "D2") & np.isclose(arch.noise, 0.0) & (arch.seed == 42)]
+    print(f"archived ({arch_label}), D2 at 0 % noise, seed 42:")
+    display(ab.set_index("delay_mode")[["test_acc", "best_val_acc", "best_epoch", "epochs_run"]].round(4))
 
 # %% [markdown]
 # ## Summary
@@ -321,7 +438,8 @@ print(pd.DataFrame(board).to_string(index=False))
 wall = time.perf_counter() - t_start
 if profile == "paper" and not synthetic:  # results/ archives full-scale runs only
     runs.save_result("denram", f"fig4d_{profile}",
-                     {"runs": [{k: v for k, v in r.items()} for r in rows],
+                     {"runs": [{k: v for k, v in r.items() if k != "reused"} for r in rows],
+                      "run_wall_s_total": float(sum(r["wall_s"] for r in rows)), "runs_reused": n_reused,
                       "params": {"seeds": seeds, "configs": configs, "noise_levels": noise_levels,
                                  "epochs": epochs, "patience": patience, "n_train": n_train,
                                  "n_val": n_val}},

@@ -304,3 +304,30 @@ def test_train_grid_equals_separate_runs():
         assert g["epochs_run"] == one["epochs_run"] and g["best_epoch"] == one["best_epoch"]
         np.testing.assert_allclose(g["history"]["val_acc"], one["history"]["val_acc"])
         assert g["test_acc"] == pytest.approx(one["test_acc"])
+
+
+def test_run_archive_reuses_a_finished_run_and_rejects_a_mismatched_key(tmp_path):
+    key = dm.run_key("D2", "lognormal", 0.05, 42, 2160, 540, 300, 100, 25, "SHD stand-in: FSDD")
+    assert dm.load_run(tmp_path, key) is None and dm.load_run_files(tmp_path / "none") == []
+    row = {"config": "D2", "delay_mode": "lognormal", "noise": 0.05, "seed": 42, "test_acc": 0.8,
+           "best_val_acc": 0.81, "best_epoch": np.int64(3), "epochs_run": 29, "stopped_early": True,
+           "wall_s": 1.5, "history": {"val_acc": [np.float32(0.5), 0.81]}}
+    path = dm.save_run(tmp_path, key, row)
+    assert path.parent == tmp_path and "D2_lognormal_n0.050_s42_tr2160" in path.name
+    got = dm.load_run(tmp_path, key)                      # a finished run is found and reused
+    assert got["key"] == key and got["row"]["test_acc"] == 0.8 and got["row"]["n_test"] == 300
+    assert got["row"]["best_epoch"] == 3 and "device" in got["provenance"] and "commit" in got["provenance"]
+    # any field of the key differing means a different run: not reused
+    for field, other in (("epochs", 50), ("n_train", 1024), ("seed", 50), ("noise", 0.1),
+                         ("delay_mode", "zero"), ("dataset", "SHD (real, Cramer et al. 2020; 20 classes)")):
+        assert dm.load_run(tmp_path, {**key, field: other}) is None, field
+    # a file under the right name whose own key differs (edited, or written by other code) is rejected
+    other = {**key, "patience": 10}
+    dm.run_file(tmp_path, other).write_text(path.read_text())
+    assert dm.load_run(tmp_path, other) is None
+    assert len(dm.load_run_files(tmp_path)) == 2
+    dm.run_file(tmp_path, other).write_text("{trunc")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        dm.load_run(tmp_path, other)
+    with pytest.raises(ValueError, match="lacks"):
+        dm.save_run(tmp_path, {"config": "D2"}, row)

@@ -51,7 +51,7 @@ __all__ = [
     "DenRAMAdamState", "denram_adam", "lr_at_epoch", "EarlyStopping",
     "BIN_EDGES", "bin_sample", "reduce_channels", "events_from_shd", "events_from_rasters",
     "split_train_val", "batch_capacity", "make_batch", "iterate_batches", "train", "train_grid", "evaluate",
-    "delay_stats",
+    "delay_stats", "run_key", "run_file", "save_run", "load_run", "load_run_files",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -800,3 +800,77 @@ def train_grid(cfg: DenRAMConfig, train_data: Events, val_data: Events, test_dat
              "best_val_acc": stops[r].best, "test_acc": best_test[r], "stopped_early": stops[r].stop,
              "epochs_run": len(hist[r]["epoch"]), "seed": int(seeds[r]), "noise_std": float(noise_stds[r])}
             for r in range(R)]
+
+
+# --------------------------------------------------------------------------------------------
+# run-level archive of a long grid (resume across sessions: one small JSON file per finished run)
+# --------------------------------------------------------------------------------------------
+
+RUN_KEY_FIELDS = ("config", "delay_mode", "noise", "seed", "n_train", "n_val", "n_test", "epochs",
+                  "patience", "dataset")
+
+
+def run_key(config: str, delay_mode: str, noise: float, seed: int, n_train: int, n_val: int,
+            n_test: int, epochs: int, patience: int, dataset: str) -> dict:
+    """What identifies one training run of the Fig. 4d grid: a finished run is reused only when
+    all of these match (same configuration, delays, noise, seed, data sizes, epoch budget,
+    patience and dataset)."""
+    return {"config": str(config), "delay_mode": str(delay_mode), "noise": round(float(noise), 6),
+            "seed": int(seed), "n_train": int(n_train), "n_val": int(n_val), "n_test": int(n_test),
+            "epochs": int(epochs), "patience": int(patience), "dataset": str(dataset)}
+
+
+def run_file(folder, key: dict):
+    """``<folder>/<name>.json`` for ``key``: the name spells the key (the dataset as a short hash)."""
+    import hashlib
+    from pathlib import Path
+
+    ds = hashlib.sha1(key["dataset"].encode()).hexdigest()[:8]
+    name = (f"{key['config']}_{key['delay_mode']}_n{key['noise']:.3f}_s{key['seed']}_tr{key['n_train']}"
+            f"_va{key['n_val']}_te{key['n_test']}_e{key['epochs']}_p{key['patience']}_d{ds}.json")
+    return Path(folder) / name
+
+
+def save_run(folder, key: dict, row: dict):
+    """Write one finished run atomically to :func:`run_file`: ``{"key", "row", "provenance"}``;
+    ``row`` gets the key's fields (sizes, epochs, patience, dataset) added. Returns the path."""
+    import json
+
+    from snncore.checkpoint import atomic_write_text
+    from snncore.runs import _jsonable, provenance
+
+    if set(RUN_KEY_FIELDS) - set(key):
+        raise ValueError(f"run key lacks {sorted(set(RUN_KEY_FIELDS) - set(key))}")
+    row = {**row, **key}
+    payload = {"key": key, "row": row, "provenance": provenance()}
+    path = run_file(folder, key)
+    atomic_write_text(path, json.dumps(json.loads(json.dumps(payload, default=_jsonable)), indent=1))
+    return path
+
+
+def load_run(folder, key: dict):
+    """The archived payload of the run ``key`` (see :func:`save_run`), or ``None`` when there is no
+    file for it or the file's own key differs (a mismatched or edited file is never reused)."""
+    import json
+
+    path = run_file(folder, key)
+    if not path.exists():
+        return None
+    try:
+        payload = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"run file {path} is not valid JSON ({e}); delete it to rerun that run") from e
+    if payload.get("key") != json.loads(json.dumps(key)):
+        return None
+    return payload
+
+
+def load_run_files(folder) -> list:
+    """All archived run payloads in ``folder`` (sorted by file name); ``[]`` if there is none."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
