@@ -17,7 +17,7 @@
 #     profiles:
 #       smoke: {dataset: "synthetic MNIST-shaped digits (no data files)", time: "35 s", params: {synthetic: true, rows: [5, 10], n_filters_override: 4, n_networks: 1, n_train: 6, n_calib: 40, n_test: 40, curve_points: [0, 6], curve_eval: 40}}
 #       quick: {dataset: "MNIST (real): 25-filter rows + FC, 2 networks, few images", time: "3 min on 2 CPU cores", params: {}}
-#       paper: {dataset: "MNIST (real): all 12 rows, N = 5, 4,000-5,000 train / 10,000 calibration / 10,000 test", time: "hours on a CPU; GPU", params: {rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], n_networks: 5, n_train: -1, curve_row: 2, resume: true, n_calib: 10000, n_test: 10000, curve_points: [0, 250, 500, 1000, 2000, 3000, 5000], curve_eval: 2000}}
+#       paper: {dataset: "MNIST (real): all 12 rows, N = 5, 4,000-5,000 train / 10,000 calibration / 10,000 test", time: "hours on a CPU; GPU", params: {rows: [5, 6, 10, 11, 12, 4, 3, 9, 8, 7, 2, 1], n_networks: 5, n_train: -1, curve_row: 2, resume: true, archive_rows: true, n_calib: 10000, n_test: 10000, curve_points: [0, 250, 500, 1000, 2000, 3000, 5000], curve_eval: 2000}}
 # ---
 
 # %% [markdown]
@@ -53,6 +53,8 @@ n_filters_override = 0     # > 0: replace the filter count of LC/C rows (smoke o
 fc_filters_override = 0    # > 0: replace the neuron count of the FC row (smoke only)
 synthetic = False          # synthetic MNIST-shaped digits instead of the data root
 resume = False             # checkpoint every training launch and resume from it (paper runs)
+archive_rows = False       # save every finished row (and the curve) under results/lcsnn/main_paper_rows/ and
+                           # reuse a saved one whose settings match on a rerun (paper runs: resumable across sessions)
 
 # %%
 import time
@@ -164,25 +166,64 @@ def train_row(cfg, hp, n_img, key, states=None, net_offset=0):
 # ## Train, calibrate, test
 
 # %%
+ROW_DIR = "lcsnn/main_paper_rows"   # results/lcsnn/main_paper_rows/row05.json, ..., curve.json
+
+
+def row_key(r, cfg, hp, n_img):
+    """Everything a finished row depends on: a saved row is reused only when all of it matches."""
+    return {"row": r, "arch": cfg.arch, "n_filters": cfg.n_filters, "kernel": cfg.kernel,
+            "comp": bool(cfg.comp_learning), "mean_weight": float(hp.mean_weight), "c_w": float(hp.c_w),
+            "seed": seed, "n_networks": n_networks, "n_train": int(n_img), "n_calib": n_calib,
+            "n_test": n_test_used, "dataset": dataset}
+
+
+def summarise(r, cfg, hp, label, thesis, note, n_img, ev, states, times):
+    """What the tables and figures need from one row (JSON-ready, so a saved row can stand in)."""
+    v = ev["votes"][0].reshape(10, -1)
+    tot = v.sum(0)
+    share = (np.sort(v[:, tot > 0] / tot[tot > 0], axis=0)[::-1].mean(1) if (tot > 0).any()
+             else np.full(10, np.nan))
+    conf = np.zeros((10, 11), int)   # last column: silent (prediction -1)
+    for t_, p_ in zip(yte[test_idx].astype(int), ev["preds"]["patch"][0]):
+        conf[t_, p_ if p_ >= 0 else 10] += 1
+    w0 = np.asarray(states.w[0])[:10]
+    return {"key": row_key(r, cfg, hp, n_img), "row": r, "label": label, "arch": cfg.arch,
+            "n_filters": cfg.n_filters, "kernel": cfg.kernel, "n_patches": cfg.n_patches, "n_y": cfg.n_y,
+            "params": L.count_params(cfg), "n_train": int(n_img), "thesis": list(thesis), "note": note,
+            "acc": {m: [float(x) for x in ev[m]] for m in ("best", "patch", "all", "spikes_first", "linear", "silent")},
+            "votes_share": [float(x) for x in share], "confusion": conf.tolist(),
+            "filters0": np.round(w0, 4).tolist(), "timing_s": [float(t) for t in times]}
+
+
 results, first = [], None
 timing = {}
 for r in rows:
     cfg, hp, label, thesis, note = row_setup(r)
-    t0 = time.perf_counter()
-    key = jax.random.fold_in(seeds.model, r)
     n_img = ROW_HP[r][2] if n_train < 0 else n_train
-    states = train_row(cfg, hp, n_img, key)
-    t1 = time.perf_counter()
-    ev = L.evaluate(cfg, hp, states, cropped(cfg, "train")[calib_idx], ytr[calib_idx],
-                    cropped(cfg, "test")[test_idx], yte[test_idx], jax.random.fold_in(seeds.data, r), batch=batch)
-    t2 = time.perf_counter()
-    timing[label] = (t1 - t0, t2 - t1)
-    results.append(dict(row=r, label=label, cfg=cfg, hp=hp, ev=ev, thesis=thesis, note=note, states=states,
-                        n_train=n_img))
+    saved = runs.load_result(ROW_DIR, f"row{r:02d}") if archive_rows and not synthetic else None
+    if saved is not None and saved["data"]["key"] == row_key(r, cfg, hp, n_img):
+        res = saved["data"]
+        print(f"row {r:2d} {label:32s} reused from results/{ROW_DIR}/row{r:02d}.json "
+              f"({saved['provenance']['device']}, {saved['provenance']['time_utc']})")
+    else:
+        t0 = time.perf_counter()
+        key = jax.random.fold_in(seeds.model, r)
+        states = train_row(cfg, hp, n_img, key)
+        t1 = time.perf_counter()
+        ev = L.evaluate(cfg, hp, states, cropped(cfg, "train")[calib_idx], ytr[calib_idx],
+                        cropped(cfg, "test")[test_idx], yte[test_idx], jax.random.fold_in(seeds.data, r), batch=batch)
+        t2 = time.perf_counter()
+        res = summarise(r, cfg, hp, label, thesis, note, n_img, ev, states, (t1 - t0, t2 - t1))
+        if archive_rows and not synthetic:   # atomically, with provenance: a rerun (next session) skips it
+            runs.save_result(ROW_DIR, f"row{r:02d}", res, profile=profile, dataset=dataset, wall_time_s=t2 - t0)
+    timing[label] = tuple(res["timing_s"])
+    results.append(res)
     if first is None or r == curve_row:
-        first = results[-1]
-    print(f"row {r:2d} {label:32s} best voting {100 * np.mean(ev['best']):5.1f} % "
-          f"linear {100 * np.mean(ev['linear']):5.1f} %  (train {t1 - t0:.0f} s, calib+test {t2 - t1:.0f} s)")
+        first = res
+    print(f"row {r:2d} {label:32s} best voting {100 * np.mean(res['acc']['best']):5.1f} % "
+          f"linear {100 * np.mean(res['acc']['linear']):5.1f} %  (train {res['timing_s'][0]:.0f} s, "
+          f"calib+test {res['timing_s'][1]:.0f} s)")
+results.sort(key=lambda res: res["row"])
 
 
 def pm(a):
@@ -191,13 +232,13 @@ def pm(a):
 
 
 table = pd.DataFrame([{
-    "row": res["row"], "network": res["label"], "Y neurons": res["cfg"].n_y, "train images": res["n_train"],
-    "params (thesis count)": L.count_params(res["cfg"]),
-    "thesis voting": f"{res['thesis'][0]} ± {res['thesis'][1]}", "ours voting (best)": pm(res["ev"]["best"]),
-    "ours patch": pm(res["ev"]["patch"]), "ours all": pm(res["ev"]["all"]),
-    "ours spikes-first": pm(res["ev"]["spikes_first"]) if res["cfg"].arch == "LC" else "—",
-    "thesis linear": f"{res['thesis'][2]} ± {res['thesis'][3]}", "ours linear": pm(res["ev"]["linear"]),
-    "silent test images %": f"{100 * np.mean(res['ev']['silent']):.1f}", "note": res["note"],
+    "row": res["row"], "network": res["label"], "Y neurons": res["n_y"], "train images": res["n_train"],
+    "params (thesis count)": res["params"],
+    "thesis voting": f"{res['thesis'][0]} ± {res['thesis'][1]}", "ours voting (best)": pm(res["acc"]["best"]),
+    "ours patch": pm(res["acc"]["patch"]), "ours all": pm(res["acc"]["all"]),
+    "ours spikes-first": pm(res["acc"]["spikes_first"]) if res["arch"] == "LC" else "—",
+    "thesis linear": f"{res['thesis'][2]} ± {res['thesis'][3]}", "ours linear": pm(res["acc"]["linear"]),
+    "silent test images %": f"{100 * np.mean(res['acc']['silent']):.1f}", "note": res["note"],
 } for res in results])
 print(f"{n_networks} network(s) per row, {results[0]['n_train']} training images each, {n_calib} calibration and "
       f"{n_test_used} test images; profile {profile}, {dataset}")
@@ -217,7 +258,18 @@ if archived is not None:
     print(f"archived paper-scale run: {archived['provenance']['device']}, {archived['provenance']['time_utc']}")
     display(arch_df)  # noqa: F821
 else:
-    print("no archived paper-scale run under results/lcsnn/main_paper.json yet (run the `paper` profile)")
+    part = [x for x in (runs.load_result(ROW_DIR, f"row{r_:02d}") for r_ in range(1, 13)) if x is not None]
+    if part:   # an unfinished paper run: the rows it has saved so far
+        print(f"archived paper-scale run in progress: {len(part)} of 12 rows saved under results/{ROW_DIR}/ "
+              f"(device: {', '.join(sorted({x['provenance']['device'] for x in part}))}; {part[0]['dataset']})")
+        display(pd.DataFrame([{  # noqa: F821
+            "row": d["row"], "network": d["label"], "train images": d["n_train"], "networks": d["key"]["n_networks"],
+            "test images": d["key"]["n_test"], "thesis voting": f"{d['thesis'][0]} ± {d['thesis'][1]}",
+            "ours voting (best)": pm(d["acc"]["best"]), "thesis linear": f"{d['thesis'][2]} ± {d['thesis'][3]}",
+            "ours linear": pm(d["acc"]["linear"]), "saved (UTC)": x["provenance"]["time_utc"][:16]}
+            for x in part for d in [x["data"]]]))
+    else:
+        print("no archived paper-scale run under results/lcsnn/ yet (run the `paper` profile)")
 
 # %% [markdown]
 # ## Learned filters
@@ -225,17 +277,16 @@ else:
 # column one of its receptive fields (LC weights are not shared between locations).
 
 # %%
-cfg0, st0 = first["cfg"], first["states"]
-w0 = np.asarray(st0.w[0])
-k = cfg0.kernel
-nf = min(cfg0.n_filters, 10)
-if cfg0.arch == "C":
+w0 = np.asarray(first["filters0"])   # the first (up to) 10 filters of network 0
+k = first["kernel"]
+nf = len(w0)
+if first["arch"] == "C":
     fig, axes = plt.subplots(1, nf, figsize=(1.2 * nf, 1.6), squeeze=False)
     for f in range(nf):
         axes[0, f].imshow(w0[f].reshape(k, k), cmap="hot_r")
         axes[0, f].axis("off")
 else:
-    P = cfg0.n_patches
+    P = first["n_patches"]
     fig, axes = plt.subplots(nf, P, figsize=(0.9 * P, 0.9 * nf), squeeze=False)
     for f in range(nf):
         for p in range(P):
@@ -252,11 +303,7 @@ plt.show()
 # ## Accuracy per class and confusion matrix (`curve_row`, first network, patch voting)
 
 # %%
-pred = first["ev"]["preds"]["patch"][0]
-truth = yte[test_idx].astype(int)
-conf = np.zeros((10, 11), int)   # last column: silent (prediction −1)
-for t_, p_ in zip(truth, pred):
-    conf[t_, p_ if p_ >= 0 else 10] += 1
+conf = np.asarray(first["confusion"])   # rows: true class; last column: silent (prediction −1)
 per_class = conf[np.arange(10), np.arange(10)] / np.maximum(conf.sum(1), 1)
 fig, ax = plt.subplots(1, 2, figsize=(11, 4))
 ax[0].bar(range(10), 100 * per_class)
@@ -278,10 +325,7 @@ plt.show()
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for res in results:
-    v = res["ev"]["votes"][0].reshape(10, -1)
-    tot = v.sum(0)
-    vs = np.sort(v[:, tot > 0] / tot[tot > 0], axis=0)[::-1]
-    ax.plot(range(1, 11), vs.mean(1), marker="o", label=res["label"])
+    ax.plot(range(1, 11), res["votes_share"], marker="o", label=res["label"])
 ax.set_xlabel("class rank for the neuron (1 = best)"); ax.set_ylabel("mean share of the neuron's votes")
 ax.set_title("votes distribution (network 0 of each row)"); ax.legend(fontsize=7)
 plt.show()
@@ -293,19 +337,30 @@ plt.show()
 # about 70 % thanks to calibration, and the curve plateaus after 2,000–4,000 images.
 
 # %%
-cfgc, hpc = first["cfg"], first["hp"]
-curve = []
-stc, done = None, 0
-cal_c = rng.choice(calib_pool, curve_eval, replace=True)
-tst_c = rng.choice(len(Xte), min(curve_eval, len(Xte)), replace=False)
-for npts in sorted(set(curve_points)):
-    stc = train_row(cfgc, hpc, npts - done, jax.random.fold_in(seeds.train, 99), states=stc, net_offset=npts)
-    done = npts
-    evc = L.evaluate(cfgc, hpc, stc, cropped(cfgc, "train")[cal_c], ytr[cal_c], cropped(cfgc, "test")[tst_c],
-                     yte[tst_c], jax.random.fold_in(seeds.data, 1000 + npts), batch=batch)
-    curve.append(dict(n_train=npts, voting=100 * np.mean(evc["best"]), voting_std=100 * np.std(evc["best"]),
-                      linear=100 * np.mean(evc["linear"])))
-    print(curve[-1])
+cfgc, hpc = row_setup(first["row"])[:2]
+curve_key = {"row": first["row"], "points": sorted(set(curve_points)), "curve_eval": curve_eval, "seed": seed,
+             "n_networks": n_networks, "dataset": dataset, "mean_weight": float(hpc.mean_weight), "c_w": float(hpc.c_w)}
+saved = runs.load_result(ROW_DIR, "curve") if archive_rows and not synthetic else None
+if saved is not None and saved["data"]["key"] == curve_key:
+    curve = saved["data"]["curve"]
+    print(f"learning curve reused from results/{ROW_DIR}/curve.json ({saved['provenance']['device']})")
+else:
+    t0 = time.perf_counter()
+    curve = []
+    stc, done = None, 0
+    cal_c = rng.choice(calib_pool, curve_eval, replace=True)
+    tst_c = rng.choice(len(Xte), min(curve_eval, len(Xte)), replace=False)
+    for npts in sorted(set(curve_points)):
+        stc = train_row(cfgc, hpc, npts - done, jax.random.fold_in(seeds.train, 99), states=stc, net_offset=npts)
+        done = npts
+        evc = L.evaluate(cfgc, hpc, stc, cropped(cfgc, "train")[cal_c], ytr[cal_c], cropped(cfgc, "test")[tst_c],
+                         yte[tst_c], jax.random.fold_in(seeds.data, 1000 + npts), batch=batch)
+        curve.append(dict(n_train=npts, voting=100 * float(np.mean(evc["best"])),
+                          voting_std=100 * float(np.std(evc["best"])), linear=100 * float(np.mean(evc["linear"]))))
+        print(curve[-1])
+    if archive_rows and not synthetic:
+        runs.save_result(ROW_DIR, "curve", {"key": curve_key, "curve": curve}, profile=profile, dataset=dataset,
+                         wall_time_s=time.perf_counter() - t0)
 cdf = pd.DataFrame(curve)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.errorbar(cdf.n_train, cdf.voting, yerr=cdf.voting_std, marker="o", label="best voting (ours)")
@@ -325,7 +380,7 @@ wall = time.perf_counter() - t_start
 score = []
 for res in results:
     m1, s1, m2, s2 = res["thesis"]
-    for name, ours, paper in (("voting", res["ev"]["best"], (m1, s1)), ("linear", res["ev"]["linear"], (m2, s2))):
+    for name, ours, paper in (("voting", res["acc"]["best"], (m1, s1)), ("linear", res["acc"]["linear"], (m2, s2))):
         o = 100 * np.mean(ours)
         gap = o - paper[0]
         scale = (f"{n_networks} net(s), {res['n_train']} train / {n_test_used} test images, {profile}"

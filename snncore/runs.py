@@ -38,7 +38,9 @@ def repo_root() -> Path:
 
 
 def results_dir() -> Path:
-    return repo_root() / "results"
+    """``results/`` of the repository, or ``$SNNCORE_RESULTS`` (tests write elsewhere)."""
+    env = os.environ.get("SNNCORE_RESULTS")
+    return Path(env) if env else repo_root() / "results"
 
 
 @lru_cache(maxsize=1)

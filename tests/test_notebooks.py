@@ -18,3 +18,29 @@ def test_notebook_smoke(name, tmp_path, isolated_cache):
     assert rec["status"] == "ok"
     assert rec["dataset"]
     assert (tmp_path / "book" / f"{SECTIONS[name].output}.ipynb").exists()
+
+
+@pytest.mark.notebook
+def test_lcsnn_paper_rows_are_saved_and_reused(tmp_path, isolated_cache, shared_data, monkeypatch):
+    # the paper profile saves every finished row (and the learning curve) under results/ and a
+    # rerun - the next session - reuses exactly those whose settings match
+    import json
+    monkeypatch.setenv("SNNCORE_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SNNCORE_DATA", str(shared_data))
+    small = {"synthetic": False, "rows": [5], "n_networks": 1, "n_train": 4, "n_calib": 30, "n_test": 30,
+             "curve_points": [0, 4], "curve_eval": 30, "archive_rows": True}
+    sec = SECTIONS["lcsnn_main"]
+    assert runner.execute(sec, "smoke", small, book_dir=tmp_path / "b1", force=True, log=lambda *_: None)["status"] == "ok"
+    row = tmp_path / "results" / "lcsnn" / "main_paper_rows" / "row05.json"
+    curve = row.with_name("curve.json")
+    first = json.loads(row.read_text())
+    assert first["data"]["key"]["n_calib"] == 30 and first["provenance"]["device"] and curve.exists()
+    curve_time = curve.stat().st_mtime_ns
+    # n_calib changed: the row no longer matches and is recomputed; the curve does not depend on it
+    assert runner.execute(sec, "smoke", {**small, "n_calib": 31}, book_dir=tmp_path / "b2", force=True,
+                          log=lambda *_: None)["status"] == "ok"
+    text = (tmp_path / "b2" / f"{sec.output}.ipynb").read_text()
+    assert "learning curve reused from" in text and "row  5" in text
+    assert "reused from results/lcsnn/main_paper_rows/row05.json" not in text
+    assert json.loads(row.read_text())["data"]["key"]["n_calib"] == 31
+    assert curve.stat().st_mtime_ns == curve_time
