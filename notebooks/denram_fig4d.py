@@ -17,7 +17,7 @@
 #     profiles:
 #       smoke: {dataset: "synthetic SHD-shaped spikes (no data files)", time: "35 s", params: {synthetic: true, epochs: 1, n_train: 128, n_val: 64, noise_levels: [0.0, 0.2], ablation: false}}
 #       quick: {dataset: "real SHD if in the data root, else the FSDD stand-in; reduced grid", time: "3-5 min on 2 CPU cores", params: {}}
-#       paper: {dataset: "real SHD if in the data root, else the FSDD stand-in; full grid", time: "hours on 2 CPU cores (30 runs x up to 100 epochs); minutes on a GPU", params: {seeds: [42, 50, 9], noise_levels: [0.0, 0.05, 0.1, 0.15, 0.2], epochs: 100, n_train: 0, n_val: 0, vmap_runs: true}}
+#       paper: {dataset: "real SHD if in the data root, else the FSDD stand-in; full grid", time: "about 4-7 h on one CPU core with -p vmap_runs false (32 runs of up to 100 epochs; D2 3-6 s and D1 ~2.3x that per epoch; resumable run by run); minutes on a GPU", params: {seeds: [42, 50, 9], noise_levels: [0.0, 0.05, 0.1, 0.15, 0.2], epochs: 100, n_train: 0, n_val: 0, vmap_runs: true}}
 # ---
 
 # %% [markdown]
