@@ -52,6 +52,7 @@ class Section:
     order: int
     profiles: dict = field(default_factory=dict)
     depends: tuple = ()  # sections whose outputs this one reads (their cache keys join ours)
+    reads: tuple = ()    # repo-relative files/folders it reads besides results/<part>/ (their content joins the key)
 
     def output_path(self, book_dir: Path) -> Path:
         return Path(book_dir) / f"{self.output}.ipynb"
@@ -90,7 +91,8 @@ def _section_from(path: Path) -> Section:
             raise ValueError(f"{path}: profile {needed!r} is not defined")
     return Section(name=path.stem, path=path, title=str(meta["title"]), part=str(meta["part"]),
                    output=str(meta["output"]).strip("/"), order=int(meta.get("order", 100)),
-                   profiles=profiles, depends=tuple(meta.get("depends") or ()))
+                   profiles=profiles, depends=tuple(meta.get("depends") or ()),
+                   reads=tuple(str(x) for x in (meta.get("reads") or ())))
 
 
 def discover(nb_dir: Path | None = None) -> dict[str, Section]:
@@ -234,10 +236,28 @@ def _package_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(section: Section, params: dict, book_dir: Path | None = None) -> str:
-    """Hash of the notebook source, its parameters, the package source, the data root and the
-    cache keys of the sections it depends on (so a changed upstream run re-runs it)."""
+def _inputs_hash(section: Section) -> str:
+    """Content of the archived results the section plots (``results/<first folder of its
+    output>/``, where the notebooks of a part archive their paper runs) and of the extra paths
+    named under ``reads:``; a new archived run or benchmark record re-runs the section."""
+    from .runs import results_dir
     h = hashlib.sha256()
+    root = repo_root()
+    for full in [results_dir() / section.output.split("/")[0], *(root / r for r in section.reads)]:
+        files = sorted(f for f in full.rglob("*") if f.is_file()) if full.is_dir() else [full]
+        for f in files:
+            if f.exists():
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_key(section: Section, params: dict, book_dir: Path | None = None) -> str:
+    """Hash of the notebook source, its parameters, the package source, the data root, the
+    archived results and other files it reads, and the cache keys of the sections it depends on
+    (so a changed upstream run re-runs it)."""
+    h = hashlib.sha256()
+    h.update(_inputs_hash(section).encode())
     for dep in section.depends:
         rec = records_dir(book_dir) / f"{dep}.json" if book_dir else None
         h.update((json.loads(rec.read_text()).get("cache_key", "none") if rec and rec.exists()

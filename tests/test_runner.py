@@ -152,3 +152,29 @@ def test_dependency_cache_key_and_order(tmp_path):
     bad.write_text(bad.read_text().replace('#     output: tests/bad\n', '#     output: tests/bad\n#     depends: [nope]\n'))
     with pytest.raises(ValueError, match="unknown section"):
         runner.discover(d)
+
+
+def test_archived_results_and_read_files_join_the_cache_key(tmp_path, monkeypatch):
+    # a new archived paper run (results/<part>/) or a new benchmark record (a `reads:` path)
+    # must re-run the section that plots it, even though the notebook itself did not change
+    d = tmp_path / "nb"
+    d.mkdir()
+    nb = write_nb(d, "plots", "x = 1\n")
+    extra = tmp_path / "records.jsonl"
+    extra.write_text("{}\n")
+    nb.write_text(nb.read_text().replace('#     output: tests/plots\n',
+                                         f'#     output: tests/plots\n#     reads: ["{extra}"]\n'))
+    monkeypatch.setenv("SNNCORE_RESULTS", str(tmp_path / "results"))
+    sec = runner.discover(d)["plots"]
+    assert sec.reads == (str(extra),)
+    keys = [runner.cache_key(sec, {"profile": "quick"})]
+    (tmp_path / "results" / "tests" / "runs").mkdir(parents=True)
+    (tmp_path / "results" / "tests" / "runs" / "a.json").write_text('{"acc": 0.5}')
+    keys.append(runner.cache_key(sec, {"profile": "quick"}))
+    (tmp_path / "results" / "tests" / "runs" / "a.json").write_text('{"acc": 0.6}')
+    keys.append(runner.cache_key(sec, {"profile": "quick"}))
+    (tmp_path / "results" / "other.json").write_text("{}")   # another part's results: no effect
+    keys.append(runner.cache_key(sec, {"profile": "quick"}))
+    extra.write_text("{}\n{}\n")
+    keys.append(runner.cache_key(sec, {"profile": "quick"}))
+    assert len(set(keys)) == 4 and keys[2] == keys[3]
