@@ -220,6 +220,29 @@ def test_vmapped_networks_match_single_training():
         np.testing.assert_allclose(np.asarray(m.w_slow), np.asarray(one.w_slow), rtol=1e-4, atol=1e-7)
 
 
+def test_eta_schedule_closed_form_and_used_per_sample(small):
+    # constant (the paper) unless eta_end is given; then geometric from eta to eta_end
+    assert ebn.eta_schedule(7, 10, 3e-6) == 3e-6
+    etas = [ebn.eta_schedule(i, 5, 1e-5, 1e-6) for i in range(5)]
+    np.testing.assert_allclose(etas, 1e-5 * 0.1 ** (np.arange(5) / 4), rtol=1e-12)
+    assert ebn.eta_schedule(0, 1, 1e-5, 1e-6) == 1e-5
+    with pytest.raises(ValueError):
+        ebn.eta_schedule(0, 3, 1e-5, 0.0)
+    # train_online applies sample i's rate to sample i (pinned against the numpy reference)
+    p, w0, c, x = small
+    p = p._replace(w_slow=w0)
+    data = lambda e: (np.stack([c, 0.7 * c]), np.stack([x, x]))  # noqa: E731
+    got, hist = ebn.train_online(p, data, epochs=1, eta=2e-3, k0=75.0, eta_end=5e-4)
+    w = np.asarray(w0, np.float64)
+    for j, eta in enumerate([2e-3, 5e-4]):
+        w, _, _ = _np_ads_trial(p, w, data(0)[0][j], x, 75.0, eta)
+    assert hist[0]["eta_last"] == pytest.approx(5e-4)
+    assert np.abs(w - np.asarray(w0)).sum() > 0
+    np.testing.assert_allclose(np.asarray(got.w_slow), w, rtol=2e-3, atol=2e-6)
+    many, _ = ebn.train_online_nets(ebn.stack_params([p]), data, epochs=1, eta=2e-3, k0=75.0, eta_end=5e-4)
+    np.testing.assert_allclose(np.asarray(many[0].w_slow), np.asarray(got.w_slow), rtol=1e-4, atol=1e-7)
+
+
 def test_force_rls_learns_decoder():
     N, Nc, T = 80, 4, 400
     t = np.arange(T) * 1e-3

@@ -32,7 +32,7 @@ __all__ = [
     "ADSParams", "ADSState", "ads_init", "ads_state_init", "ads_step", "ads_simulate",
     "ads_evaluate", "ads_train_trial", "DivergenceError", "filter_1d", "xor_decision",
     "any_threshold_decision", "integral_score", "fit_boundary", "generate_xor_sample",
-    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate", "ReservoirParams", "reservoir_init", "reservoir_states", "ridge_fit", "ridge_predict", "BPTTParams", "bptt_init", "bptt_forward", "bptt_loss", "bptt_train", "bptt_evaluate",
+    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "eta_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate", "ReservoirParams", "reservoir_init", "reservoir_states", "ridge_fit", "ridge_predict", "BPTTParams", "bptt_init", "bptt_forward", "bptt_loss", "bptt_train", "bptt_evaluate",
 ]
 
 DT = 1e-3
@@ -523,14 +523,31 @@ def k_schedule(i: int, n_iter: int, k0: float, k_floor: Optional[float] = None, 
     return float(max(k_floor, k0 - (k0 / n_drops) * (i // every)))
 
 
+def eta_schedule(i: int, n_iter: int, eta: float, eta_end: Optional[float] = None) -> float:
+    """Learning rate for training sample ``i`` of ``n_iter``: constant ``eta`` when ``eta_end`` is
+    None (the paper), else a geometric decay from ``eta`` (first sample) to ``eta_end`` (last
+    sample), ``eta (eta_end / eta) ** (i / (n_iter - 1))``. Used only by reduced profiles: with
+    ~20x fewer samples than the paper a constant rate is either too small to learn or, when
+    raised, leaves the weights noisy (online-rule fluctuations scale with eta)."""
+    if eta_end is None:
+        return float(eta)
+    if not (eta > 0 and eta_end > 0):
+        raise ValueError(f"eta and eta_end must be > 0 for a decaying schedule, got {eta}, {eta_end}")
+    if n_iter <= 1:
+        return float(eta)
+    return float(eta * (eta_end / eta) ** (min(i, n_iter - 1) / (n_iter - 1)))
+
+
 def train_online(p: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float,
                  k_floor: Optional[float] = None, readout=None, validate=None, progress=None,
-                 check_every: int = 1):
+                 check_every: int = 1, eta_end: Optional[float] = None):
     """Online training of ``W_slow``, one trial at a time (batch 1, as in the paper).
 
     ``epoch_data(e)`` returns ``(c_tilde [S, T, Nc], xhat [S, T, Nc])`` for epoch ``e``.
     ``validate(params) -> (score, info)`` (higher is better) is called after each epoch; the
     parameters with the best score (ties -> later) are kept, as in the paper's scripts.
+    ``eta_end`` (default None: constant ``eta``, the paper) decays the rate geometrically over
+    all samples (:func:`eta_schedule`).
     Returns ``(best_params, history)``; ``history`` has one dict per epoch.
     """
     if epochs < 1:
@@ -546,14 +563,16 @@ def train_online(p: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float
         it = range(len(c)) if progress is None else progress(range(len(c)), desc=f"epoch {e + 1}/{epochs}")
         for j in it:
             k = k_schedule(i, n_iter, k0, k_floor)
-            w, out = ads_train_trial(p, w, c[j], xh[j], k=k, eta=eta, readout=readout,
+            eta_i = eta_schedule(i, n_iter, eta, eta_end)
+            w, out = ads_train_trial(p, w, c[j], xh[j], k=k, eta=eta_i, readout=readout,
                                      sample=f"{j} of epoch {e}")
             errs.append(out["err2"])
             rates.append(out["n_spikes"])
             i += 1
         errs = np.asarray(jnp.stack(errs))
         rate = float(np.asarray(jnp.stack(rates)).sum() / (errs.size * 1e-3 * p.v0.shape[0]))
-        h = {"epoch": e + 1, "train_err2": float(errs.mean()), "train_rate_hz": rate, "k_last": k}
+        h = {"epoch": e + 1, "train_err2": float(errs.mean()), "train_rate_hz": rate, "k_last": k,
+             "eta_last": eta_i}
         cand = p._replace(w_slow=w)
         if validate is not None:
             score, info = validate(cand)
@@ -607,7 +626,7 @@ def unstack_params(ps, i: int) -> ADSParams:
 
 def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float,
                       k_floor: Optional[float] = None, readout=None, validate=None, progress=None,
-                      max_rate_hz: float = 400.0, dt: float = DT):
+                      max_rate_hz: float = 400.0, dt: float = DT, eta_end: Optional[float] = None):
     """:func:`train_online` for several networks at once: ``ps`` holds parameters stacked along a
     leading axis (:func:`stack_params`); every network sees the same clips in the same order (as in
     the paper, where the data order is re-seeded identically for each network) and one trial of all
@@ -631,9 +650,10 @@ def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0:
         it = range(len(c)) if progress is None else progress(range(len(c)), desc=f"epoch {e + 1}/{epochs}")
         for j in it:
             k = k_schedule(i, n_iter, k0, k_floor)
+            eta_i = eta_schedule(i, n_iter, eta, eta_end)
             ws, out = _train_trial_nets(ps, ws, jnp.asarray(c[j], jnp.float32),
                                         jnp.asarray(xh[j], jnp.float32), jnp.float32(k),
-                                        jnp.float32(eta), readout, dt)
+                                        jnp.float32(eta_i), readout, dt)
             fin = np.asarray(out["finite"])                 # [nets, T]
             n = np.asarray(out["n_spikes"])                 # [nets, T]
             if not fin.all():
@@ -650,7 +670,8 @@ def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0:
             i += 1
         for m in range(n_nets):
             h = {"epoch": e + 1, "train_err2": float(np.mean([x[m] for x in errs])),
-                 "train_rate_hz": float(np.mean([x[m] for x in spikes])), "k_last": k}
+                 "train_rate_hz": float(np.mean([x[m] for x in spikes])), "k_last": k,
+                 "eta_last": eta_i}
             cand = unstack_params(ps, m)._replace(w_slow=ws[m])
             if validate is not None:
                 score, info = validate(cand)
