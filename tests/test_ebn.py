@@ -260,6 +260,21 @@ def test_force_rls_learns_decoder():
     assert after < 0.5 * before, (before, after)
 
 
+def test_force_network_save_load_roundtrip(tmp_path):
+    # the layout the robustness chapter globs and loads: {"teacher", "force"} + meta
+    teacher = ebn.teacher_init(jax.random.PRNGKey(1), 16, 8, 1)
+    fp = ebn.force_init(jax.random.PRNGKey(2), 12, 8)
+    fp = fp._replace(phi=jnp.asarray(np.random.default_rng(0).normal(size=(12, 8)), jnp.float32))
+    meta = dict(boundary_B=1.25, teacher_boundary_B=2.5, input_gain_A=1000.0, model_seed=3,
+                n_train=10, n_val=4, n_test=5)
+    f = tmp_path / "wakeword-v1_force_N12_seed3_quick.npz"
+    ebn.save_force(f, teacher, fp, meta)
+    t2, fp2, meta2 = ebn.load_force(f, 16, 8, 12)
+    for a, b in zip(jax.tree_util.tree_leaves((teacher, fp)), jax.tree_util.tree_leaves((t2, fp2))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert {k: meta2[k] for k in meta} == meta
+
+
 def test_reservoir_and_ridge():
     p = ebn.reservoir_init(jax.random.PRNGKey(0), 64, 4, n_liquids=8)
     w = np.asarray(p.w_rec)

@@ -32,7 +32,7 @@ __all__ = [
     "ADSParams", "ADSState", "ads_init", "ads_state_init", "ads_step", "ads_simulate",
     "ads_evaluate", "ads_train_trial", "DivergenceError", "filter_1d", "xor_decision",
     "any_threshold_decision", "integral_score", "fit_boundary", "generate_xor_sample",
-    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "eta_schedule", "train_online", "save_network", "load_network", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate", "ReservoirParams", "reservoir_init", "reservoir_states", "ridge_fit", "ridge_predict", "BPTTParams", "bptt_init", "bptt_forward", "bptt_loss", "bptt_train", "bptt_evaluate",
+    "xor_dataset", "CODE_VS_THEORY", "ADS_DEFAULTS", "k_schedule", "eta_schedule", "train_online", "save_network", "load_network", "save_force", "load_force", "stack_params", "unstack_params", "train_online_nets", "ForceParams", "force_init", "force_train", "force_evaluate", "ReservoirParams", "reservoir_init", "reservoir_states", "ridge_fit", "ridge_predict", "BPTTParams", "bptt_init", "bptt_forward", "bptt_loss", "bptt_train", "bptt_evaluate",
 ]
 
 DT = 1e-3
@@ -607,6 +607,25 @@ def load_network(path, n_in: int, n_units: int, n_neurons: int, n_out: int = 1):
         return None
     state, _, meta = got
     return state["teacher"], state["ads"], meta
+
+
+def save_force(path, teacher: TeacherParams, fp: "ForceParams", meta: dict):
+    """Save a trained teacher + FORCE baseline (``{"teacher", "force"}``) with its metadata, the
+    layout the robustness chapter loads (``<task>_force_N*_seed*_<profile>.npz``)."""
+    from snncore.checkpoint import save_checkpoint
+    return save_checkpoint(path, {"teacher": teacher, "force": fp}, step=0, meta=meta)
+
+
+def load_force(path, n_in: int, n_units: int, n_neurons: int, n_out: int = 1):
+    """Load what :func:`save_force` wrote: returns ``(teacher, force_params, meta)`` or ``None``."""
+    from snncore.checkpoint import load_checkpoint
+    like = {"teacher": teacher_init(jax.random.PRNGKey(0), n_in, n_units, n_out),
+            "force": force_init(jax.random.PRNGKey(0), n_neurons, n_units)}
+    got = load_checkpoint(path, like)
+    if got is None:
+        return None
+    state, _, meta = got
+    return state["teacher"], state["force"], meta
 
 
 @functools.partial(jax.jit, static_argnames=("dt",))
