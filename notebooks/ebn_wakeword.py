@@ -215,7 +215,8 @@ for arch, use_ebn in (("ADS + EBN", True), ("ADS, no EBN", False)):
                 use_ebn=use_ebn, g=g_ebn if use_ebn else 0.0, n_neurons=n_neurons, n_units=n_units,
                 input_gain_A=A, eta=eta, k0=k0, k_floor=k_floor, epochs=ads_epochs,
                 n_ads_train=n_ads_train, theta0=theta0, boundary_B=dec["B"], profile=profile,
-                teacher_boundary_B=teacher_dec["B"], clip_s=clip_s))
+                teacher_boundary_B=teacher_dec["B"], clip_s=clip_s, n_train=n_train, n_val=n_val,
+                n_test=n_test))
         print(f"{arch} #{idx}: test acc {dec['acc']:.3f}, rate {ev_t['rate_hz']:.1f} Hz; history {hist}")
     print(f"{arch}: {n_nets} network(s) trained together in {t_tr:.0f} s")
 print("networks saved under", net_dir if profile != "smoke" else "(not saved in smoke)")
@@ -228,6 +229,9 @@ print("networks saved under", net_dir if profile != "smoke" else "(not saved in 
 # teacher activations at every 1-ms step (Nicola & Clopath 2017, as in the paper's baseline).
 # Output $y = z\,W_\mathrm{out}^\mathrm{rate}$, not filtered. After each epoch the decoder with
 # the best validation accuracy is kept; training stops after two epochs without improvement.
+# Outside `smoke` the kept network is saved with the teacher, its integral-rule boundary and
+# the split sizes (`<task>_force_N*_seed*_<profile>.npz`), next to the ADS networks, for the
+# robustness chapter.
 
 # %%
 a_v, c_v, y_v = tv["val"]
@@ -258,6 +262,14 @@ for idx in range(n_nets):
                  "rate (Hz)": float(ot["n_spikes"].sum() / (n_neurons_force * ot["n_spikes"].size * DT)),
                  "train s (all nets)": t_tr})
     nets[("FORCE", idx)] = (best_fp, {"y_f": ot["y"][..., 0]}, dec)
+    if profile != "smoke":   # the robustness chapter loads these (with the teacher) by this name
+        ebn.save_force(net_dir / f"{data['meta']['task_version']}_force_N{n_neurons_force}_seed{idx}_{profile}.npz",
+                       teacher, best_fp, meta=dict(
+                           task_version=data["meta"]["task_version"], data_seed=seed, model_seed=idx,
+                           force_key=1000 + idx, n_neurons=n_neurons_force, n_units=n_units,
+                           input_gain_A=A, epochs=force_epochs, n_ads_train=n_ads_train, theta0=theta0,
+                           boundary_B=dec["B"], teacher_boundary_B=teacher_dec["B"], profile=profile,
+                           clip_s=clip_s, n_train=n_train, n_val=n_val, n_test=n_test))
     print(f"FORCE #{idx}: test acc {dec['acc']:.3f}; history {f_hist}")
 
 # %% [markdown]
