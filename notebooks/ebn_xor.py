@@ -16,7 +16,7 @@
 #     order: 1
 #     profiles:
 #       smoke: {dataset: "temporal XOR (generated; no data files)", time: "30 s", params: {n_teacher_train: 32, teacher_steps: 10, teacher_batch: 8, n_neurons: 96, epochs: 1, samples_per_epoch: 16, n_val: 16, n_test: 16}}
-#       quick: {dataset: "temporal XOR (generated)", time: "1.7 min on 2 CPU cores", params: {}}
+#       quick: {dataset: "temporal XOR (generated)", time: "1.5 min on 2 CPU cores", params: {}}
 #       paper: {dataset: "temporal XOR (generated)", time: "15 min on a GPU", params: {teacher_steps: 1500, epochs: 20, samples_per_epoch: 500, n_val: 200, n_test: 200, eta: 1.0e-6, eta_end: 1.0e-6}}
 # ---
 
@@ -48,7 +48,7 @@ k_feedback = 75.0          # error-feedback gain, constant (paper: 75)
 eta = 2.0e-5               # online learning rate per 1-ms step at the first sample (paper: 1e-6, constant, 10,000 samples)
 eta_end = 2.0e-6           # rate at the last sample, geometric decay from eta (paper: equal to eta, constant)
 epochs = 3                 # training epochs (paper: 20)
-samples_per_epoch = 200    # fresh samples per epoch (paper: 500)
+samples_per_epoch = 300    # fresh samples per epoch (paper: 500)
 n_val = 50                 # validation samples (paper: 200)
 n_test = 200               # test samples (paper: 200)
 
@@ -107,19 +107,22 @@ print(f"teacher test accuracy (XOR rule on the filtered output): {teacher_acc:.3
 # the next step receives the feedback current $k\varepsilon$, and
 # $W_\mathrm{slow} \mathrel{+}= \eta\, r_t \varepsilon^\top$ (diagonal of the update zeroed).
 # Each epoch draws fresh samples; after each epoch the network with the lowest validation
-# reconstruction error (no feedback, no learning) is kept.
+# reconstruction error (no feedback, no learning) is kept, the error measured as the authors'
+# script does: $\sum_k \mathrm{var}(\hat x_k - \tilde x_k) / \sum_k \mathrm{var}(\hat x_k)$ per sample, averaged
+# (`val_err`; `val_recon` is the mean squared error over the mean squared target).
 #
 # **Learning rate: `quick` differs from the paper.** The paper trains with a constant
-# $\eta = 10^{-6}$ on $20 \times 500 = 10{,}000$ samples; `quick` has room for 600 samples. The
+# $\eta = 10^{-6}$ on $20 \times 500 = 10{,}000$ samples; `quick` has room for 900 samples. The
 # implementation itself is not the limit: the per-step order is checked against a plain-numpy
 # reference in `tests/test_ebn.py`, and the teacher is ~100 % correct. With a constant $\eta$ the
-# budget is: measured on seed 0 while choosing these settings, $\eta = 10^{-5}$ on 500 samples
+# budget is the limit. Measured on seed 0 while choosing these settings, $\eta = 10^{-5}$ on 500 samples
 # stops at 79 % (every error is "no decision", the output stays inside ±0.5), $2\times10^{-5}$
-# gives 54 % and $3\times10^{-5}$ runs away (> 400 Hz), $5\times10^{-6}$ on 600 samples gives
+# gives 54 % on the same 500 and $3\times10^{-5}$ runs away (> 400 Hz), $5\times10^{-6}$ on 600 samples gives
 # 76 %, and even 2,000 samples at $10^{-5}$ only reach 94 %, with validation accuracy swinging
 # between 74 and 94 % from epoch to epoch, because the online rule's weight noise grows with
 # $\eta$. `quick` therefore decays $\eta$ geometrically from $2\times10^{-5}$ (first sample) to
-# $2\times10^{-6}$ (last sample); on the same seed that gave 96.5 %. The `paper` profile keeps the constant
+# $2\times10^{-6}$ (last sample); on the same seed that gave 96.5 % with 600 samples and 100 % with
+# 900 (a second seed: 94 % with 600). The `paper` profile keeps the constant
 # $\eta = 10^{-6}$ (`eta_end = eta`).
 
 # %%
@@ -127,20 +130,25 @@ params0 = ebn.ads_init(jax.random.fold_in(seeds.model, 1), n_neurons, n_units, g
 a_energy = float(np.mean(np.sum(val["a"] ** 2, -1)))
 
 
-def evaluate(p, split):
-    out = ebn.ads_evaluate(p, split["c"], xhat=split["a"], readout=teacher.w_out)
+def evaluate(p, split, script_err=False):
+    out = ebn.ads_evaluate(p, split["c"], xhat=split["a"], readout=teacher.w_out, record_xt=script_err)
     y_f = ebn.filter_1d(out["y"][..., 0])
     pred = ebn.xor_decision(y_f)
-    return dict(acc=float(np.mean(pred == split["lab"])),
-                acc_vs_teacher=float(np.mean(pred == ebn.xor_decision(ebn.filter_1d(split["y"])))),
-                recon=float(out["err2"].mean() / np.mean(np.sum(split["a"] ** 2, -1))),
-                rate_hz=float(out["n_spikes"].sum(-1).mean() / (n_neurons * split["c"].shape[1] * DT)),
-                out=out, y_f=y_f, pred=pred)
+    ev = dict(acc=float(np.mean(pred == split["lab"])),
+              acc_vs_teacher=float(np.mean(pred == ebn.xor_decision(ebn.filter_1d(split["y"])))),
+              recon=float(out["err2"].mean() / np.mean(np.sum(split["a"] ** 2, -1))),
+              rate_hz=float(out["n_spikes"].sum(-1).mean() / (n_neurons * split["c"].shape[1] * DT)),
+              out=out, y_f=y_f, pred=pred)
+    if script_err:   # the authors' selection metric: sum_k var(x^_k - x~_k) / sum_k var(x^_k), per sample
+        d = split["a"] - out["xt"]
+        ev["script_err"] = float(np.mean(d.var(1, ddof=1).sum(-1) / split["a"].var(1, ddof=1).sum(-1)))
+    return ev
 
 
 def validate(p):
-    ev = evaluate(p, val)
-    return -ev["recon"], {"val_recon": ev["recon"], "val_acc": ev["acc"], "val_rate_hz": ev["rate_hz"]}
+    ev = evaluate(p, val, script_err=True)
+    return -ev["script_err"], {"val_err": ev["script_err"], "val_recon": ev["recon"], "val_acc": ev["acc"],
+                               "val_rate_hz": ev["rate_hz"]}
 
 
 def epoch_data(e):
@@ -155,7 +163,8 @@ params, hist = ebn.train_online(params0, epoch_data, epochs=epochs, eta=eta, k0=
                                 eta_end=None if eta_end == eta else eta_end)
 t_train = time.perf_counter() - t_train
 after = evaluate(params, test)
-print(pd.DataFrame(hist).round(4).to_string(index=False))
+h_df = pd.DataFrame(hist)
+print(h_df.round({c: 4 for c in h_df.columns if c != "eta_last"}).to_string(index=False))
 print(f"training: {t_train:.1f} s for {epochs * samples_per_epoch} samples")
 print(f"test accuracy before training {before['acc']:.3f}, after {after['acc']:.3f} "
       f"(agreement with the teacher {after['acc_vs_teacher']:.3f}); "
