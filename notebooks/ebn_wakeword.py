@@ -160,6 +160,21 @@ print(f"teacher test accuracy: integral rule {teacher_dec['acc']:.3f} (B = {teac
 # Batch 1, $\eta$ per step (paper: $10^{-5}$; see the parameters cell), feedback gain $k$ decaying from 200 by 25 every eighth of
 # the training samples to a floor of 25. After each epoch the network with the best
 # validation accuracy (any $y_f > 0.7$, the paper's training-time rule) is kept.
+#
+# **Why `quick` falls short of the paper here.** `quick` trains on 40 clips (200,000 steps); the
+# paper on 5 epochs of about 1,000 clips (25 million steps, 125 times more), and its feedback
+# schedule spends ~600 clips at each of its eight $k$ levels where `quick` spends five. Measured on
+# seed 0 with this notebook's teacher (N = 256, one network, 100 test clips): the untrained
+# EBN network (W_slow = 0) scores 0.68 and the trained one 0.56; 80 clips give 0.60; $\eta$
+# decayed 5e-6 → 5e-7 gives 0.56 and $\eta = 10^{-6}$ 0.51; the paper's $\eta = 10^{-5}$ runs
+# away (158 Hz, dynamics MSE ×85). Training lowers the dynamics MSE per unit from 0.035 to 0.023,
+# still 40 % of the teacher activations' mean square (0.057), while the rate climbs from
+# 5 Hz to ~30 Hz (paper: 3 Hz). A likely contributor besides the budget: the stand-in's filterbank
+# envelopes are heavy-tailed (99th percentile 0.15, maximum 2.1), so with the paper's input gain
+# $A = 1000$ the projected input $A c_t$ is mostly 45–240 with rare bursts up to ~19,000, whereas
+# $A$ was tuned on Hey Snips envelopes (inferred). With $A = 5000$ the trained network scored 0.70, but
+# with twice the output MSE; we keep the paper's $A$. The XOR chapter shows the implementation
+# reaching ~97 % when the budget allows it.
 
 # %%
 a_tr, c_tr, _ = teacher_split("train")
