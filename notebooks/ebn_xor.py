@@ -122,7 +122,7 @@ print(f"teacher test accuracy (XOR rule on the filtered output): {teacher_acc:.3
 # between 74 and 94 % from epoch to epoch, because the online rule's weight noise grows with
 # $\eta$. `quick` therefore decays $\eta$ geometrically from $2\times10^{-5}$ (first sample) to
 # $2\times10^{-6}$ (last sample); on the same seed that gave 96.5 % with 600 samples and 100 % with
-# 900 (a second seed: 94 % with 600). The `paper` profile keeps the constant
+# 900 (a second data and network seed: 94 % and 97 %). The `paper` profile keeps the constant
 # $\eta = 10^{-6}$ (`eta_end = eta`).
 
 # %%
