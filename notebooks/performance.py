@@ -94,8 +94,9 @@ def per_unit(rec):
     w = rec.get("work") or {}
     for unit in ("samples", "images", "clip_runs", "presentations", "trials"):
         if w.get(unit):
-            n = w[unit] * (w.get("networks", 1) if unit in ("images", "presentations") else 1)
-            label = unit.rstrip("s") + (" x network" if unit in ("images", "presentations") and w.get("networks", 1) > 1 else "")
+            # LC-SNN counts images per network; the other parts count every network's items already
+            n = w[unit] * (w.get("networks", 1) if unit == "images" else 1)
+            label = unit.rstrip("s") + (" x network" if unit == "images" and w.get("networks", 1) > 1 else "")
             return rec["median_s"] / n, label
     return rec["median_s"], "call"
 
@@ -135,11 +136,21 @@ else:
         display(tables[part])
 
 # %% [markdown]
-# Where the original was not measured here: **ANNarchy** (V1 layer 4) does not build in this
-# offline environment, and **Rockpool** (Network ADS) is available only as a source package that we
-# have not installed beside ours; their rows therefore show our times alone, and the 30× target of
-# those parts is untested. The GPU targets (DenRAM grid, EBN robustness study) need a session with a
-# GPU; none was lent to the sessions that produced these records.
+# **The originals' own libraries, measured on this machine.** Network ADS was written on
+# **Rockpool** and the V1 layer-4 model on **ANNarchy**. Both now install in environments of their
+# own beside ours (neither is a dependency of snncore), and each benchmark times them in the same
+# run as our code: `bench_ebn.py --rockpool PYTHON` times Rockpool 3.1's `LIFJax` layer on the
+# work of our evaluation step (the same N × 2N recurrent matrix work, two synapse types, B trials of
+# 5,000 steps: `benchmarks/rockpool_side.py`), and `bench_larisch.py --annarchy PYTHON` times the
+# layer-4 model re-implemented in ANNarchy 5.0.4 from the paper's notes (`benchmarks/annarchy_side.py`;
+# checked equal to ours after one plastic presentation, to 4e-16 in the weights and spike for
+# spike). Neither is the authors' exact code: Rockpool's maintained LIF layer stands in for the
+# authors' branch, and ANNarchy 5 for the 4.7 release they used. The speed-up column of those rows
+# is the same-run ratio. Both sides are JAX or compiled C++ running the same dense arithmetic, so
+# expect modest ratios; the next table says, from the latest records, whether the 30× target of
+# these two parts is met.
+# The GPU targets (DenRAM grid, LC-SNN table, EBN robustness study) need a session with a GPU; none
+# was lent to the sessions that produced these records.
 #
 # ## Against the targets of the paper issues
 
@@ -149,8 +160,10 @@ targets = [  # (part, benchmark name prefix, target, limit, kind); kind "ratio":
     ("denram", "denram_epoch_D1", "one D1 epoch <= 30 s (original ~1,120 s)", 30.0, None),
     ("lcsnn", "LC 100f k12: train", "LC 100 filters: training <= 4 ms per image per network (BindsNET 0.20 s)", 4e-3, "train"),
     ("lcsnn", "LC 100f k12: inference", "LC 100 filters: inference < 1 ms per image (BindsNET ~0.1 s)", 1e-3, "infer"),
-    ("larisch", "larisch_train_presentation", "V1 layer 4: >= 30x the original's library (ANNarchy) per plastic "
-     "presentation, float64 as ANNarchy, same machine and run", 30.0, "ratio"),
+    ("larisch", "larisch_train_presentation", "V1 layer 4, one network: >= 30x the original's library (ANNarchy) "
+     "per plastic presentation, float64 as ANNarchy, same machine and run", 30.0, "ratio"),
+    ("larisch", "larisch_train_chunk_vmap_nets", "V1 layer 4, networks trained together (vmap, float32): >= 30x "
+     "ANNarchy per plastic presentation, same machine and run", 30.0, "ratio"),
     ("ebn", "ebn_forward_vmap", "Network ADS: >= 30x the original's library (Rockpool's JAX LIF layer) on the "
      "same evaluation work, same machine and run", 30.0, "ratio"),
 ]
@@ -158,7 +171,8 @@ trows = []
 for part, prefix, what, limit, kind in targets:
     cand = [r for r in records if r.get("part") == part and r["name"].startswith(prefix)]
     if kind == "ratio":   # only records that carry a same-run baseline (float64 where the original is)
-        cand = [r for r in cand if bench.baseline_seconds(r) and (part != "larisch" or r.get("dtype") == "float64")]
+        cand = [r for r in cand if bench.baseline_seconds(r)
+                and (prefix != "larisch_train_presentation" or r.get("dtype") == "float64")]
     if not cand:
         trows.append({"target": what, "best recorded": "no record", "met (latest run)": "–"})
         continue
