@@ -390,6 +390,24 @@ for res in results:
         score.append({"item": f"Thesis table row {res['row']}: {res['label']}, {name}",
                       "paper": f"{paper[0]} ± {paper[1]} %", "ours": pm(ours) + " %", "dataset": dataset,
                       "verdict": verdict})
+# rows of an archived paper-scale run (finished or in progress) join the scoreboard, labelled as such
+if profile != "paper" and not synthetic:
+    for r_ in range(1, 13):
+        x = runs.load_result(ROW_DIR, f"row{r_:02d}")
+        if x is None:
+            continue
+        d = x["data"]
+        m1, s1, m2, s2 = d["thesis"]
+        for name, ours, paper in (("voting", d["acc"]["best"], (m1, s1)), ("linear", d["acc"]["linear"], (m2, s2))):
+            gap = 100 * np.mean(ours) - paper[0]
+            tol = max(2.0, 2 * paper[1])
+            verdict = (f"matches (within {tol:.1f} pts)" if abs(gap) <= tol
+                       else f"{'below' if gap < 0 else 'above'} thesis by {abs(gap):.1f} pts")
+            score.append({"item": f"Thesis table row {d['row']}: {d['label']}, {name} — archived paper-scale run "
+                                  f"({d['key']['n_networks']} nets, {d['n_train']} train / {d['key']['n_test']} test "
+                                  f"images; {x['provenance']['device']})",
+                          "paper": f"{paper[0]} ± {paper[1]} %", "ours": pm(ours) + " %", "dataset": x["dataset"],
+                          "verdict": verdict})
 if profile == "paper":
     tab = table.drop(columns=["note"]).to_dict("records")
     runs.save_result("lcsnn", "main_paper", {"table": tab, "curve": curve, "timing_s": timing},
