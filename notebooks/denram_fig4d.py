@@ -433,6 +433,24 @@ if {"D1", "D2"} <= set(configs):
                                    else "D2 degrades, D1 barely (under 2 pts)" if drop["D2"] > 2 >= drop["D1"]
                                    else "D1 degrades, D2 barely (under 2 pts)" if drop["D1"] > 2 >= drop["D2"]
                                    else "no clear degradation (under 2 pts)") + f" ({why})")})
+# archived paper-profile runs (finished or in progress) join the scoreboard, labelled as such
+if len(arch) and not synthetic:
+    for c in ("D2", "D1"):
+        for s in (0.0, 0.2):
+            av = arch_main[(arch_main.config == c) & np.isclose(arch_main.noise, s)].test_acc
+            if not len(av) or (c, s) not in PAPER:
+                continue
+            paper = 100 * np.mean(PAPER[(c, s)])
+            ours = 100 * av.mean()
+            spread = f" ± {100 * av.std(ddof=1):.1f}" if len(av) > 1 else ""
+            src = "stand-in data (FSDD, 10 classes)" if not str(arch.dataset.iloc[0]).startswith("SHD (real") else "real SHD"
+            board.append({"item": f"Fig. 4d, {c}, {100 * s:.0f} % noise — {arch_label} ({len(av)} of 3 seeds, "
+                                  f"up to {int(arch_main.epochs_run.max())} epochs)",
+                          "paper": f"{paper:.1f} %", "ours": f"{ours:.1f}{spread} %", "dataset": str(arch.dataset.iloc[0]),
+                          "verdict": (f"not comparable ({src}): ours {ours - paper:+.1f} pts vs paper"
+                                      if src != "real SHD" else
+                                      "matches (within 2 pts)" if abs(ours - paper) <= 2 else
+                                      f"{'below' if ours < paper else 'above'} paper by {abs(ours - paper):.1f} pts")})
 print(pd.DataFrame(board).to_string(index=False))
 
 wall = time.perf_counter() - t_start
