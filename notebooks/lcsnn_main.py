@@ -267,7 +267,7 @@ else:
             "test images": d["key"]["n_test"], "thesis voting": f"{d['thesis'][0]} ± {d['thesis'][1]}",
             "ours voting (best)": pm(d["acc"]["best"]), "thesis linear": f"{d['thesis'][2]} ± {d['thesis'][3]}",
             "ours linear": pm(d["acc"]["linear"]), "saved (UTC)": x["provenance"]["time_utc"][:16]}
-            for x in part for d in [x["data"]]]))
+            for x in part for d in [x["data"]]]).set_index("row"))
     else:
         print("no archived paper-scale run under results/lcsnn/ yet (run the `paper` profile)")
 
