@@ -141,6 +141,8 @@ for name in configs:
 # profiles never read or write these files (they only plot them, below).
 resumable = profile == "paper" and not synthetic
 RUN_DIR = runs.results_dir() / "denram" / "fig4d_paper_runs"
+RUN_SHOWN = (RUN_DIR.relative_to(runs.repo_root()) if RUN_DIR.is_relative_to(runs.repo_root())
+             else RUN_DIR)   # $SNNCORE_RESULTS may point elsewhere
 progress_log = None
 if resumable:
     progress_log = cache_dir("denram_ckpt") / "fig4d_paper_progress.log"
@@ -158,6 +160,12 @@ def key_of(name, noise, seed, delay_mode="lognormal"):
     return dm.run_key(name, delay_mode, noise, seed, len(tr), len(va), len(te), epochs, patience, dataset)
 
 
+def full_wall(row):
+    """A run resumed from its checkpoint in a later session recorded only that session's time in
+    `wall_s` (run files written before this was fixed); its per-epoch times hold the whole run."""
+    return {**row, "wall_s": max(float(row["wall_s"]), float(np.sum(row.get("history", {}).get("epoch_s", []))))}
+
+
 def reuse(name, noise, seed, delay_mode="lognormal"):
     """The archived row of this run (paper profile only), or None."""
     if not resumable:
@@ -165,7 +173,7 @@ def reuse(name, noise, seed, delay_mode="lognormal"):
     got = dm.load_run(RUN_DIR, key_of(name, noise, seed, delay_mode))
     if got is None:
         return None
-    return {**got["row"], "device": got["provenance"]["device"], "commit": got["provenance"]["commit"],
+    return {**full_wall(got["row"]), "device": got["provenance"]["device"], "commit": got["provenance"]["commit"],
             "reused": True}
 
 
@@ -193,7 +201,9 @@ def run_one(name, noise, seed, delay_mode="lognormal"):
     return archive({"config": name, "noise": float(noise), "seed": int(seed), "delay_mode": delay_mode,
                     "test_acc": r["test_acc"], "best_val_acc": r["best_val_acc"], "best_epoch": r["best_epoch"],
                     "epochs_run": r["epochs_run"], "stopped_early": r["stopped_early"],
-                    "wall_s": time.perf_counter() - t0, "history": r["history"]})
+                    # a run resumed from its checkpoint: count the epochs of the earlier session too
+                    "wall_s": max(time.perf_counter() - t0, float(np.sum(r["history"].get("epoch_s", [])))),
+                    "history": r["history"]})
 
 
 def run_noise_levels(name, seed, levels):
@@ -227,7 +237,7 @@ if ablation and "D2" in configs:
 done = {job: reuse(*job) for job in jobs}
 rows, n_reused = [], sum(r is not None for r in done.values())
 if resumable:
-    print(f"reused {n_reused} of {len(jobs)} runs from {RUN_DIR.relative_to(runs.repo_root())}; "
+    print(f"reused {n_reused} of {len(jobs)} runs from {RUN_SHOWN}; "
           f"{len(jobs) - n_reused} to train")
     log_progress(f"start: {n_reused} of {len(jobs)} runs reused")
     for j in jobs:
@@ -281,8 +291,9 @@ if not synthetic and profile != "paper":
         arch = pd.DataFrame([{"device": final["provenance"]["device"], **r} for r in final["data"]["runs"]])
         arch["dataset"], arch_src = final["dataset"], "results/denram/fig4d_paper.json"
     else:
-        arch = pd.DataFrame([{**f["row"], "device": f["provenance"]["device"]} for f in dm.load_run_files(RUN_DIR)])
-        arch_src = f"{len(arch)} run files in {RUN_DIR.relative_to(runs.repo_root())}"
+        arch = pd.DataFrame([{**full_wall(f["row"]), "device": f["provenance"]["device"]}
+                             for f in dm.load_run_files(RUN_DIR)])
+        arch_src = f"{len(arch)} run files in {RUN_SHOWN}"
         if len(arch):  # files of several settings (epochs, sizes, data): plot the largest set
             setting = ["dataset", "epochs", "patience", "n_train", "n_val"]
             top = arch.groupby(setting).size().idxmax()
