@@ -590,42 +590,41 @@ def train_online(p: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float
 # saving trained networks (for the robustness chapter)
 # ============================================================================================
 
+def _save_pair(path, teacher, name, net, meta):
+    from snncore.checkpoint import save_checkpoint
+    return save_checkpoint(path, {"teacher": teacher, name: net}, step=0, meta=meta)
+
+
+def _load_pair(path, name, net_like, n_in, n_units, n_out):
+    from snncore.checkpoint import load_checkpoint
+    got = load_checkpoint(path, {"teacher": teacher_init(jax.random.PRNGKey(0), n_in, n_units, n_out),
+                                 name: net_like})
+    if got is None:
+        return None
+    state, _, meta = got
+    return state["teacher"], state[name], meta
+
+
 def save_network(path, teacher: TeacherParams, params: ADSParams, meta: dict):
     """Save a trained teacher + ADS network with its metadata (seeds, task version, decision
     thresholds ...) atomically; ``meta`` must be JSON-serialisable."""
-    from snncore.checkpoint import save_checkpoint
-    return save_checkpoint(path, {"teacher": teacher, "ads": params}, step=0, meta=meta)
+    return _save_pair(path, teacher, "ads", params, meta)
 
 
 def load_network(path, n_in: int, n_units: int, n_neurons: int, n_out: int = 1):
     """Load what :func:`save_network` wrote: returns ``(teacher, params, meta)`` or ``None``."""
-    from snncore.checkpoint import load_checkpoint
-    like = {"teacher": teacher_init(jax.random.PRNGKey(0), n_in, n_units, n_out),
-            "ads": ads_init(jax.random.PRNGKey(0), n_neurons, n_units)}
-    got = load_checkpoint(path, like)
-    if got is None:
-        return None
-    state, _, meta = got
-    return state["teacher"], state["ads"], meta
+    return _load_pair(path, "ads", ads_init(jax.random.PRNGKey(0), n_neurons, n_units), n_in, n_units, n_out)
 
 
 def save_force(path, teacher: TeacherParams, fp: "ForceParams", meta: dict):
     """Save a trained teacher + FORCE baseline (``{"teacher", "force"}``) with its metadata, the
     layout the robustness chapter loads (``<task>_force_N*_seed*_<profile>.npz``)."""
-    from snncore.checkpoint import save_checkpoint
-    return save_checkpoint(path, {"teacher": teacher, "force": fp}, step=0, meta=meta)
+    return _save_pair(path, teacher, "force", fp, meta)
 
 
 def load_force(path, n_in: int, n_units: int, n_neurons: int, n_out: int = 1):
     """Load what :func:`save_force` wrote: returns ``(teacher, force_params, meta)`` or ``None``."""
-    from snncore.checkpoint import load_checkpoint
-    like = {"teacher": teacher_init(jax.random.PRNGKey(0), n_in, n_units, n_out),
-            "force": force_init(jax.random.PRNGKey(0), n_neurons, n_units)}
-    got = load_checkpoint(path, like)
-    if got is None:
-        return None
-    state, _, meta = got
-    return state["teacher"], state["force"], meta
+    return _load_pair(path, "force", force_init(jax.random.PRNGKey(0), n_neurons, n_units), n_in, n_units, n_out)
 
 
 @functools.partial(jax.jit, static_argnames=("dt",))
