@@ -215,9 +215,71 @@ def test_vmapped_networks_match_single_training():
     ps = [ebn.ads_init(jax.random.PRNGKey(i), N, Nc, g=0.5) for i in (0, 1)]
     many, _ = ebn.train_online_nets(ebn.stack_params(ps), data, epochs=2, eta=1e-4, k0=200.0, k_floor=25.0)
     for p, m in zip(ps, many):
-        one, _ = ebn.train_online(p, data, epochs=2, eta=1e-4, k0=200.0, k_floor=25.0)
-        assert float(jnp.abs(one.w_slow).sum()) > 0
-        np.testing.assert_allclose(np.asarray(m.w_slow), np.asarray(one.w_slow), rtol=1e-4, atol=1e-7)
+        # the same schedule, one network, one un-vmapped trial at a time
+        w, i = p.w_slow, 0
+        for e in range(2):
+            cc, xx = data(e)
+            for j in range(2):
+                w, _ = ebn.ads_train_trial(p, w, cc[j], xx[j], k=ebn.k_schedule(i, 4, 200.0, 25.0), eta=1e-4)
+                i += 1
+        assert float(jnp.abs(w).sum()) > 0
+        np.testing.assert_allclose(np.asarray(m.w_slow), np.asarray(w), rtol=1e-4, atol=1e-7)
+
+
+def test_online_training_resumes_from_checkpoint_exactly(tmp_path):
+    N, Nc, T = 30, 16, 80
+    rng = np.random.default_rng(5)
+    cs = (150 * rng.normal(size=(3, 5, T, Nc)).cumsum(2) / 10).astype(np.float32)
+    xs = np.tanh(rng.normal(size=(3, 5, T, Nc)).cumsum(2) / 10).astype(np.float32)
+    data = lambda e: (cs[e], xs[e])  # noqa: E731
+    p = ebn.stack_params([ebn.ads_init(jax.random.PRNGKey(i), N, Nc, g=0.5) for i in (0, 1)])
+    calls = []
+
+    def validate(q):
+        calls.append(1)
+        return -float(jnp.abs(q.w_slow).sum()), {"n": float(jnp.abs(q.w_slow).sum())}
+
+    kw = dict(epochs=3, eta=1e-4, k0=100.0, k_floor=25.0, validate=validate)
+    ref, ref_h = ebn.train_online_nets(p, data, **kw)
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def data_stop(e):                     # interrupt during epoch 1 (after its 2nd checkpoint)
+        if e == 1 and seen.count(1) == 0:
+            seen.append(1)
+            c, x = data(e)
+
+            class Boom:                   # an array-like that fails at sample 4
+                def __len__(self):
+                    return len(c)
+
+                def __getitem__(self, j):
+                    if j == 4:
+                        raise Stop()
+                    return c[j]
+            return Boom(), x
+        return data(e)
+
+    ck = tmp_path / "ads.ckpt.npz"
+    with pytest.raises(Stop):
+        ebn.train_online_nets(p, data_stop, checkpoint=ck, checkpoint_every=2, checkpoint_key="k1", **kw)
+    assert ck.exists()
+    got, got_h = ebn.train_online_nets(p, data, checkpoint=ck, checkpoint_every=2, checkpoint_key="k1", **kw)
+    for a, b in zip(ref, got):
+        np.testing.assert_allclose(np.asarray(a.w_slow), np.asarray(b.w_slow), rtol=1e-6, atol=1e-9)
+    assert [h["train_err2"] for h in ref_h[0]] == pytest.approx([h["train_err2"] for h in got_h[0]], rel=1e-6)
+    assert [h["val_score"] for h in ref_h[1]] == pytest.approx([h["val_score"] for h in got_h[1]], rel=1e-6)
+    # a finished checkpoint is reused without training; other settings are refused
+    n_calls = len(calls)
+    again, _ = ebn.train_online_nets(p, data, checkpoint=ck, checkpoint_key="k1", **kw)
+    assert len(calls) == n_calls
+    np.testing.assert_array_equal(np.asarray(again[0].w_slow), np.asarray(got[0].w_slow))
+    from snncore.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match="other settings"):
+        ebn.train_online_nets(p, data, checkpoint=ck, checkpoint_key="k2", **kw)
 
 
 def test_eta_schedule_closed_form_and_used_per_sample(small):
@@ -267,7 +329,7 @@ def test_force_network_save_load_roundtrip(tmp_path):
     fp = fp._replace(phi=jnp.asarray(np.random.default_rng(0).normal(size=(12, 8)), jnp.float32))
     meta = dict(boundary_B=1.25, teacher_boundary_B=2.5, input_gain_A=1000.0, model_seed=3,
                 n_train=10, n_val=4, n_test=5)
-    f = tmp_path / "wakeword-v1_force_N12_seed3_quick.npz"
+    f = tmp_path / "wakeword-v2_force_N12_seed3_quick.npz"
     ebn.save_force(f, teacher, fp, meta)
     t2, fp2, meta2 = ebn.load_force(f, 16, 8, 12)
     for a, b in zip(jax.tree_util.tree_leaves((teacher, fp)), jax.tree_util.tree_leaves((t2, fp2))):

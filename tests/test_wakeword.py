@@ -84,3 +84,25 @@ def test_real_split_is_speaker_disjoint():
     assert not (spk["train"] & spk["test"]) and not (spk["train"] & spk["val"]) and not (spk["val"] & spk["test"])
     for s in ("train", "val", "test"):
         assert any(it["word"] == ww.KEYWORD for it in items if it["split"] == s)
+
+
+def test_rejected_recordings_are_skipped_not_fatal(tmp_path):
+    """A clipped recording (the real Speech Commands subset has one) is skipped with a warning
+    and named in the metadata; the split is still built from the readable ones."""
+    rng = np.random.default_rng(0)
+    t = np.arange(6000) / 16000
+    items = []
+    for i, word in enumerate(["seven", "seven", "one", "two", "three", "four"]):
+        x = (0.2 * np.sin(2 * np.pi * (300 + 100 * i) * t) * 32767).astype(np.int16)
+        wavfile.write(tmp_path / f"{i}.wav", 16000, x)
+        items.append({"path": tmp_path / f"{i}.wav", "word": word, "speaker": "s", "split": "train"})
+    wavfile.write(tmp_path / "bad.wav", 16000, np.full(6000, 32767, np.int16))
+    items.append({"path": tmp_path / "bad.wav", "word": "one", "speaker": "s", "split": "train"})
+    rejected = {}
+    with pytest.warns(UserWarning, match="skipping a recording.*clipped"):
+        feats, tgt, labels, _ = ww._build_split(items, 12, rng, 2.0, {}, rejected)
+    assert list(rejected) == [str(tmp_path / "bad.wav")]
+    assert feats.shape == (12, 2000, 16) and np.isfinite(feats).all() and labels.sum() == 6
+    only_bad = [items[0], items[-1]]
+    with pytest.raises(MissingDataError, match="not enough readable recordings"):
+        ww._build_split(only_bad, 4, np.random.default_rng(1), 2.0, {}, {})

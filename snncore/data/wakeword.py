@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ __all__ = ["TASK_VERSION", "FS", "FEATURE_RATE", "N_CHANNELS", "read_wav", "word
            "filterbank", "target_bump", "make_clip", "make_wakeword", "synthetic_wakeword",
            "KEYWORD", "SPLIT_SPEAKERS_FSDD"]
 
-TASK_VERSION = "wakeword-v1"
+TASK_VERSION = "wakeword-v2"
 FS = 16000
 FEATURE_RATE = 1000
 N_CHANNELS = 16
@@ -231,7 +232,11 @@ def make_clip(rng, keyword_wav, distractors, *, clip_s=5.0, fs=FS, snr_db=10.0, 
 # datasets
 # --------------------------------------------------------------------------------------------
 
-def _build_split(items, n, rng, clip_s, cache_words):
+def _build_split(items, n, rng, clip_s, cache_words, rejected=None):
+    """``rejected`` (a dict path -> reason, shared across splits) collects recordings that
+    :func:`read_wav` refused (clipped, empty, unreadable); they are skipped with a warning and
+    another recording is drawn in their place, so one bad file never stops the build."""
+    rejected = {} if rejected is None else rejected
     kw = [it for it in items if it["word"] == KEYWORD]
     neg = [it for it in items if it["word"] != KEYWORD]
     if not kw or not neg:
@@ -240,8 +245,29 @@ def _build_split(items, n, rng, clip_s, cache_words):
     def wav(it):
         p = it["path"]
         if p not in cache_words:
-            cache_words[p] = _trim(_bandlimit(read_wav(p)))
+            try:
+                cache_words[p] = _trim(_bandlimit(read_wav(p)))
+            except CorruptDataError as e:
+                warnings.warn(f"wake-word stand-in: skipping a recording: {e}", stacklevel=2)
+                rejected[str(p)] = str(e)
+                cache_words[p] = None
         return cache_words[p]
+
+    def draw(pool, count):
+        """``count`` distinct usable recordings from ``pool`` (rejected ones are re-drawn)."""
+        got, tried = [], set()
+        while len(got) < count:
+            if len(tried) >= len(pool):
+                raise MissingDataError(f"not enough readable recordings: {len(rejected)} rejected "
+                                       f"({sorted(rejected)[:3]} ...)")
+            j = int(rng.integers(len(pool)))
+            if j in tried:
+                continue
+            tried.add(j)
+            w = wav(pool[j])
+            if w is not None:
+                got.append(w)
+        return got
 
     T = int(round(clip_s * FEATURE_RATE))
     feats = np.zeros((n, T, N_CHANNELS), np.float32)
@@ -251,8 +277,9 @@ def _build_split(items, n, rng, clip_s, cache_words):
     order = rng.permutation(n)
     for i in range(n):
         positive = bool(order[i] % 2)
-        dis = [wav(neg[j]) for j in rng.choice(len(neg), rng.integers(1, 3) - (1 if positive and rng.random() < 0.5 else 0), replace=False)]
-        k = wav(kw[rng.integers(len(kw))]) if positive else None
+        n_dis = int(rng.integers(1, 3)) - (1 if positive and rng.random() < 0.5 else 0)
+        dis = draw(neg, n_dis)
+        k = draw(kw, 1)[0] if positive else None
         audio, on, end = make_clip(rng, k, dis, clip_s=clip_s)
         feats[i] = filterbank(audio)[:T]
         if positive and on is not None:
@@ -286,11 +313,11 @@ def make_wakeword(n_train: int, n_val: int, n_test: int, seed: int = 0, root=Non
             out["meta"] = json.loads(str(z["meta"]))
         return out
     rng = np.random.default_rng(seed)
-    words = {}
+    words, rejected = {}, {}
     out = {}
     for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
         sub = [it for it in items if it["split"] == split]
-        f, t, l, o = _build_split(sub, n, rng, clip_s, words)
+        f, t, l, o = _build_split(sub, n, rng, clip_s, words, rejected)
         out[split] = dict(features=f, target=t, labels=l, onsets=o)
     scale = 0.25 / float(np.percentile(out["train"]["features"], 99.5))
     for split in ("train", "val", "test"):
@@ -299,7 +326,8 @@ def make_wakeword(n_train: int, n_val: int, n_test: int, seed: int = 0, root=Non
     out["meta"] = dict(task_version=TASK_VERSION, seed=seed, clip_s=clip_s, keyword=KEYWORD,
                        feature_scale=scale, n_speakers={s: len(v) for s, v in speakers.items()},
                        fsdd_speakers=SPLIT_SPEAKERS_FSDD, snr_db=10.0, cache=str(path),
-                       source="real speech: FSDD + Speech Commands subset")
+                       source="real speech: FSDD + Speech Commands subset",
+                       rejected_files=sorted(rejected))
     if use_cache:
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, meta=json.dumps(out["meta"]),

@@ -540,50 +540,21 @@ def eta_schedule(i: int, n_iter: int, eta: float, eta_end: Optional[float] = Non
 
 def train_online(p: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float,
                  k_floor: Optional[float] = None, readout=None, validate=None, progress=None,
-                 check_every: int = 1, eta_end: Optional[float] = None):
-    """Online training of ``W_slow``, one trial at a time (batch 1, as in the paper).
+                 eta_end: Optional[float] = None, **kw):
+    """Online training of ``W_slow`` of one network, one trial at a time (batch 1, as in the paper).
 
     ``epoch_data(e)`` returns ``(c_tilde [S, T, Nc], xhat [S, T, Nc])`` for epoch ``e``.
     ``validate(params) -> (score, info)`` (higher is better) is called after each epoch; the
     parameters with the best score (ties -> later) are kept, as in the paper's scripts.
     ``eta_end`` (default None: constant ``eta``, the paper) decays the rate geometrically over
-    all samples (:func:`eta_schedule`).
+    all samples (:func:`eta_schedule`). Other keywords (``checkpoint`` ...) go to
+    :func:`train_online_nets`, which this calls with one network.
     Returns ``(best_params, history)``; ``history`` has one dict per epoch.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    w = p.w_slow
-    best, best_score, hist = p, -np.inf, []
-    n_iter, i = None, 0
-    for e in range(epochs):
-        c, xh = epoch_data(e)
-        if n_iter is None:
-            n_iter = epochs * len(c)
-        errs, rates = [], []
-        it = range(len(c)) if progress is None else progress(range(len(c)), desc=f"epoch {e + 1}/{epochs}")
-        for j in it:
-            k = k_schedule(i, n_iter, k0, k_floor)
-            eta_i = eta_schedule(i, n_iter, eta, eta_end)
-            w, out = ads_train_trial(p, w, c[j], xh[j], k=k, eta=eta_i, readout=readout,
-                                     sample=f"{j} of epoch {e}")
-            errs.append(out["err2"])
-            rates.append(out["n_spikes"])
-            i += 1
-        errs = np.asarray(jnp.stack(errs))
-        rate = float(np.asarray(jnp.stack(rates)).sum() / (errs.size * 1e-3 * p.v0.shape[0]))
-        h = {"epoch": e + 1, "train_err2": float(errs.mean()), "train_rate_hz": rate, "k_last": k,
-             "eta_last": eta_i}
-        cand = p._replace(w_slow=w)
-        if validate is not None:
-            score, info = validate(cand)
-            h.update(info)
-            h["val_score"] = float(score)
-            if score >= best_score:
-                best, best_score = cand, score
-        else:
-            best = cand
-        hist.append(h)
-    return best, hist
+    best, hists = train_online_nets(stack_params([p]), epoch_data, epochs=epochs, eta=eta, k0=k0,
+                                    k_floor=k_floor, readout=readout, validate=validate,
+                                    progress=progress, eta_end=eta_end, **kw)
+    return best[0], hists[0]
 
 
 # ============================================================================================
@@ -644,28 +615,63 @@ def unstack_params(ps, i: int) -> ADSParams:
 
 def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float,
                       k_floor: Optional[float] = None, readout=None, validate=None, progress=None,
-                      max_rate_hz: float = 400.0, dt: float = DT, eta_end: Optional[float] = None):
+                      max_rate_hz: float = 400.0, dt: float = DT, eta_end: Optional[float] = None,
+                      checkpoint=None, checkpoint_every: int = 50, checkpoint_key: str = ""):
     """:func:`train_online` for several networks at once: ``ps`` holds parameters stacked along a
     leading axis (:func:`stack_params`); every network sees the same clips in the same order (as in
     the paper, where the data order is re-seeded identically for each network) and one trial of all
     networks runs as one vmapped ``lax.scan``. Selection after each epoch is per network.
+
+    ``checkpoint`` (a path) makes long runs resumable: every ``checkpoint_every`` samples and at
+    the end of every epoch the learned weights, the kept (best) weights, the position in the data
+    and the histories are written atomically; a later call with the same ``checkpoint`` and
+    ``checkpoint_key`` (describe every setting that changes the run) continues from there and
+    gives the same result as an uninterrupted run. A checkpoint written under another key raises.
     Returns ``(list of best params, list of histories)``."""
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     n_nets = int(ps.v0.shape[0])
     nc = ps.w_in.shape[1]
     readout = jnp.zeros((nc, 1), jnp.float32) if readout is None else jnp.asarray(readout)
     ws = ps.w_slow
-    best = [unstack_params(ps, i) for i in range(n_nets)]
+    best_ws = ps.w_slow
     best_score = [-np.inf] * n_nets
     hists = [[] for _ in range(n_nets)]
-    n_iter, i = None, 0
-    for e in range(epochs):
+    e0, j0, errs, spikes = 0, 0, [], []
+    if checkpoint is not None:
+        from snncore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+        got = load_checkpoint(checkpoint, {"ws": ws, "best_ws": best_ws})
+        if got is not None:
+            st, _, meta = got
+            if meta.get("key") != checkpoint_key:
+                raise CheckpointError(f"checkpoint {checkpoint} was written for other settings "
+                                      f"({meta.get('key')!r}, not {checkpoint_key!r}); delete it or "
+                                      "use another path")
+            ws, best_ws = st["ws"], st["best_ws"]
+            e0, j0 = int(meta["epoch"]), int(meta["sample"])
+            best_score = [(-np.inf if b is None else float(b)) for b in meta["best_score"]]
+            hists, errs, spikes = meta["hists"], meta["errs"], meta["spikes"]
+
+    def save(e, j):
+        if checkpoint is None:
+            return
+        save_checkpoint(checkpoint, {"ws": ws, "best_ws": best_ws}, step=e * 10 ** 9 + j, meta=dict(
+            key=checkpoint_key, epoch=e, sample=j, hists=hists, errs=errs, spikes=spikes,
+            best_score=[None if not np.isfinite(b) else b for b in best_score]))
+
+    n_iter = None
+    for e in range(e0, epochs):
         c, xh = epoch_data(e)
-        if n_iter is None:
-            n_iter = epochs * len(c)
-        errs, spikes = [], []
-        it = range(len(c)) if progress is None else progress(range(len(c)), desc=f"epoch {e + 1}/{epochs}")
+        n_iter = epochs * len(c)
+        start = j0 if e == e0 else 0
+        if start == 0:
+            errs, spikes = [], []
+        i = e * len(c) + start
+        rng = range(start, len(c))
+        it = rng if progress is None else progress(rng, desc=f"epoch {e + 1}/{epochs}",
+                                                   initial=start, total=len(c))
         for j in it:
             k = k_schedule(i, n_iter, k0, k_floor)
             eta_i = eta_schedule(i, n_iter, eta, eta_end)
@@ -683,23 +689,33 @@ def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0:
                 net = int(np.argmax(rate))
                 raise DivergenceError(f"online ADS training ran away: network {net} fired at "
                                       f"{rate[net]:.0f} Hz > {max_rate_hz} Hz in sample {j} of epoch {e}")
-            errs.append(np.asarray(out["err2"]).mean(1))
-            spikes.append(rate)
+            errs.append(np.asarray(out["err2"]).mean(1).tolist())
+            spikes.append(rate.tolist())
             i += 1
+            if (j + 1) % checkpoint_every == 0 and j + 1 < len(c):
+                save(e, j + 1)
+        k_last = k_schedule(i - 1, n_iter, k0, k_floor)
+        eta_last = eta_schedule(i - 1, n_iter, eta, eta_end)
+        new_best = []
         for m in range(n_nets):
             h = {"epoch": e + 1, "train_err2": float(np.mean([x[m] for x in errs])),
-                 "train_rate_hz": float(np.mean([x[m] for x in spikes])), "k_last": k,
-                 "eta_last": eta_i}
+                 "train_rate_hz": float(np.mean([x[m] for x in spikes])), "k_last": k_last,
+                 "eta_last": eta_last, "samples_seen": i}
             cand = unstack_params(ps, m)._replace(w_slow=ws[m])
+            keep = True
             if validate is not None:
                 score, info = validate(cand)
                 h.update(info)
                 h["val_score"] = float(score)
-                if score >= best_score[m]:
-                    best[m], best_score[m] = cand, score
-            else:
-                best[m] = cand
+                keep = score >= best_score[m]
+                if keep:
+                    best_score[m] = float(score)
+            new_best.append(ws[m] if keep else best_ws[m])
             hists[m].append(h)
+        best_ws = jnp.stack(new_best)
+        errs, spikes = [], []
+        save(e + 1, 0)
+    best = [unstack_params(ps, m)._replace(w_slow=best_ws[m]) for m in range(n_nets)]
     return best, hists
 
 
