@@ -53,7 +53,7 @@ seed = 0                   # seed of the perturbation draws and of inline traini
 source = "quick"           # quick or paper: load the networks saved by that wake-word run (quick: else train inline), inline: train here
 synthetic = False          # smoke: generated clips instead of real speech (only with source "inline")
 clip_s = 5.0               # clip length (s)
-wk_n_train = 160           # wake-word split sizes the saved networks were trained with (selects the cached data set)
+wk_n_train = 160           # wake-word split sizes when the saved networks' metadata lacks them (older files)
 wk_n_val = 40
 wk_n_test = 100
 n_val = 20                 # validation clips used for gain refits (paper: 500)
@@ -153,8 +153,9 @@ if use_saved:
                                    A=float(meta["input_gain_A"]), file=f.name, meta=meta))
     meta0 = nets[ARCHS[0]][0]["meta"]
     teachers = {id(n["teacher"]) for a in ARCHS for n in nets[a]}
-    data = ww.make_wakeword(wk_n_train, wk_n_val, wk_n_test, seed=int(meta0["data_seed"]),
-                            clip_s=float(meta0["clip_s"]))
+    # the split sizes the networks were trained with (saved in their metadata) select the data set
+    wk_sizes = [int(meta0.get(f"n_{s}", d)) for s, d in (("train", wk_n_train), ("val", wk_n_val), ("test", wk_n_test))]
+    data = ww.make_wakeword(*wk_sizes, seed=int(meta0["data_seed"]), clip_s=float(meta0["clip_s"]))
     if data["meta"]["task_version"] != meta0["task_version"]:
         raise ValueError(f"saved networks are for {meta0['task_version']}, data is {data['meta']['task_version']}")
     dataset = (f"wake-word stand-in from real speech ({data['meta']['task_version']}), networks loaded from "
@@ -345,17 +346,18 @@ df = pd.DataFrame(rows)
 
 # %%
 if force:
-    from snncore.checkpoint import load_checkpoint
     n0 = nets[ARCHS[0]][0]
     t_f = n0["teacher"]
     nets["FORCE"] = []
     f_files = sorted(net_dir.glob(f"{ww.TASK_VERSION}_force_N*_seed*_{source}.npz")) if use_saved else []
     for f in f_files:
         Nf = int(re.search(r"_N(\d+)_", f.name).group(1))
-        like = {"teacher": t_f, "force": ebn.force_init(jax.random.PRNGKey(0), Nf, n_units)}
-        st, _, meta = load_checkpoint(f, like)
-        nets["FORCE"].append(dict(p=st["force"], B=float(meta["boundary_B"]), seed=int(meta.get("model_seed", 0)),
-                                  teacher=st["teacher"], teacher_B=float(meta.get("teacher_boundary_B", n0["teacher_B"])),
+        got = ebn.load_force(f, 16, n_units, Nf)
+        if got is None:
+            raise MissingDataError(f"could not read FORCE network file {f}")
+        t_saved, fp_saved, meta = got
+        nets["FORCE"].append(dict(p=fp_saved, B=float(meta["boundary_B"]), seed=int(meta.get("model_seed", 0)),
+                                  teacher=t_saved, teacher_B=float(meta.get("teacher_boundary_B", n0["teacher_B"])),
                                   A=float(meta.get("input_gain_A", n0["A"])), file=f.name, meta=meta))
     if not nets["FORCE"]:
         fp = ebn.force_init(jax.random.PRNGKey(1000 + seed), n_neurons_force, t_f.w_rec.shape[0])

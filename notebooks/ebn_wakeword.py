@@ -38,11 +38,11 @@ profile = "quick"        # smoke | quick | paper (set by the runner)
 seed = 0                 # data seed; network i uses model seed i
 synthetic = False        # smoke: generated clips of the same shapes instead of real speech
 n_train = 160            # training clips for the teacher (paper: 10 percent of Hey Snips)
-n_val = 40               # validation clips (paper: 500)
-n_test = 100             # test clips (paper: 1000)
+n_val = 100              # validation clips (paper: 500)
+n_test = 200             # test clips (paper: 1000)
 clip_s = 5.0             # clip length in seconds (paper: 5)
 n_units = 128            # teacher units (paper: 128)
-teacher_steps = 60       # Adam steps of the teacher
+teacher_steps = 150      # Adam steps of the teacher
 teacher_batch = 8        # teacher minibatch (paper: 1)
 teacher_lr = 0.003       # teacher learning rate (paper: 0.001)
 n_neurons = 256          # spiking neurons (paper: 768)
@@ -183,17 +183,39 @@ print(f"teacher test accuracy: integral rule {teacher_dec['acc']:.3f} (B = {teac
 # **Why `quick` falls short of the paper here.** `quick` trains on 40 clips (200,000 steps); the
 # paper on 5 epochs of about 1,000 clips (25 million steps, 125 times more), and its feedback
 # schedule spends ~600 clips at each of its eight $k$ levels where `quick` spends five. Measured on
-# seed 0 with this notebook's teacher (N = 256, one network, 100 test clips): the untrained
-# EBN network (W_slow = 0) scores 0.68 and the trained one 0.56; 80 clips give 0.60; $\eta$
-# decayed 5e-6 → 5e-7 gives 0.56 and $\eta = 10^{-6}$ 0.51; the paper's $\eta = 10^{-5}$ runs
-# away (158 Hz, dynamics MSE ×85). Training lowers the dynamics MSE per unit from 0.035 to 0.023,
-# still 40 % of the teacher activations' mean square (0.057), while the rate climbs from
-# 5 Hz to ~30 Hz (paper: 3 Hz). A likely contributor besides the budget: the stand-in's filterbank
-# envelopes are heavy-tailed (99th percentile 0.15, maximum 2.1), so with the paper's input gain
-# $A = 1000$ the projected input $A c_t$ is mostly 45–240 with rare bursts up to ~19,000, whereas
-# $A$ was tuned on Hey Snips envelopes (inferred). With $A = 5000$ the trained network scored 0.70, but
-# with twice the output MSE; we keep the paper's $A$. The XOR chapter shows the implementation
-# reaching ~97 % when the budget allows it.
+# seed 0 with the earlier task version `wakeword-v1` (N = 256, one network, 100 test clips): the
+# untrained EBN network (W_slow = 0) scored 0.68 and the trained one 0.56; 80 clips gave 0.60;
+# $\eta$ decayed 5e-6 → 5e-7 gave 0.56 and $\eta = 10^{-6}$ 0.51. Training lowers the dynamics
+# MSE per unit from 0.035 to 0.023, still 40 % of the teacher activations' mean square (0.057),
+# while the rate climbs from 5 Hz to ~30 Hz (paper: 3 Hz).
+#
+# **The network size matters, not only the budget** (measured on `wakeword-v2`, a teacher trained
+# on 600 clips, 200 validation and 300 test clips, one network each, CPU):
+#
+# | N | $\eta$ | online clips | rate (Hz) | dynamics MSE per unit (test) |
+# |---|---|---|---|---|
+# | 256 | untrained | 0 | 5.5 | 0.045 |
+# | 256 | $10^{-5}$ (paper) | 200 | 156 (runs away) | 1.52 |
+# | 256 | $3.3\cdot10^{-6}$ (paper's $\eta$ × 256/768) | 200 | 31 | 0.087 |
+# | 768 | untrained | 0 | 3.2 (paper: 2.4–3.2) | 0.041 |
+# | 768 | $10^{-5}$ (paper), $k$ = 200 | 50 | 4.3 | 0.030 |
+# | 768 | $10^{-5}$ (paper), $k$ = 200 | 100 | 6.0 | 0.035 |
+#
+# With N = 256 each neuron must fire about three times faster to carry the same 128-dim
+# reconstruction (the decoder weights do not depend on N), and the summed update
+# $\eta\,\varepsilon_j \sum_i r_i^2$ a neuron receives grows accordingly, so the paper's rate runs
+# away; scaling $\eta$ down only slows the blow-up. At the paper's N = 768 (six times
+# overcomplete for 128 dimensions, against two times at 256) the paper's $\eta$ trains stably
+# at the paper's rates, and the error falls within 50 clips, but accuracy after 100 clips is
+# still at chance. One online clip costs about 1.2 s at N = 768 on this 2-core CPU, so the
+# paper's 5,000 clips take close to two hours per network: that run is the `paper` profile,
+# archived below as it finishes, and `quick` stays at N = 256 to fit its budget.
+#
+# Another possible factor: the stand-in's filterbank envelopes are heavy-tailed (99th percentile 0.15,
+# maximum 2.1), so with the paper's input gain $A = 1000$ the projected input $A c_t$ is mostly
+# 45–240 with rare bursts up to ~19,000, whereas $A$ was tuned on Hey Snips envelopes (inferred).
+# With $A = 5000$ the trained network scored 0.70, but with twice the output MSE; we keep the
+# paper's $A$. The XOR chapter shows the implementation reaching 100 % when the budget allows it.
 
 # %%
 a_tr, c_tr, _ = teacher_split("train")

@@ -368,3 +368,26 @@ def test_bptt_baseline_gradients_and_spikes():
     for name, leaf in grads._asdict().items():
         assert np.all(np.isfinite(leaf)), name
     assert float(jnp.abs(grads.w_out).sum()) > 0 and float(jnp.abs(grads.w_in).sum()) > 0
+
+
+@pytest.mark.parametrize("block,T", [(8, 203), (32, 64), (64, 50)])
+def test_blocked_training_equals_stepwise_update(block, T):
+    """The blocked weight update (pending updates applied through R, E, Q) is the same rule as
+    updating W_slow at every step: same spikes, same weights up to float rounding, including a
+    final partial block and a block longer than the trial."""
+    N, Nc = 48, 16
+    rng = np.random.default_rng(11)
+    c = (300 * rng.normal(size=(T, Nc)).cumsum(0) / 8).astype(np.float32)
+    x = np.tanh(rng.normal(size=(T, Nc)).cumsum(0) / 6).astype(np.float32)
+    p = ebn.ads_init(jax.random.PRNGKey(4), N, Nc, g=1.5)
+    w0 = jnp.asarray(rng.normal(size=(N, N)).astype(np.float32) * 1e-3)
+    ro = jnp.asarray(rng.normal(size=(Nc, 1)).astype(np.float32))
+    args = (p, w0, jnp.asarray(c), jnp.asarray(x), jnp.float32(150.0), jnp.float32(3e-4), ro, 1e-3, True)
+    w_ref, o_ref = ebn._train_trial_stepwise(*args)
+    w_blk, o_blk = ebn._train_trial(*args, block=block)
+    assert int(o_ref["n_spikes"].sum()) > 20                      # the network is active
+    np.testing.assert_array_equal(np.asarray(o_blk["spikes"]), np.asarray(o_ref["spikes"]))
+    assert float(jnp.abs(w_ref - w0).max()) > 1e-4                 # and learning
+    np.testing.assert_allclose(np.asarray(w_blk), np.asarray(w_ref), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(o_blk["y"]), np.asarray(o_ref["y"]), rtol=1e-4, atol=1e-6)
+    assert np.all(np.diag(np.asarray(w_blk - w0)) == 0)           # no autapses learned

@@ -262,12 +262,15 @@ def ads_state_init(p: ADSParams, key=None) -> ADSState:
     return ADSState(v=p.v0, i_slow=z, i_fast=z, i_kdte=z, r=z, ada=z, t=jnp.int32(0), key=key)
 
 
-def ads_step(p: ADSParams, w_slow, s: ADSState, i_ext, *, dt: float = DT, noisy: bool = False):
+def ads_step(p: ADSParams, w_slow, s: ADSState, i_ext, *, dt: float = DT, noisy: bool = False,
+             slow_input=None):
     """One 1-ms step of the spiking layer, in the code's order (ebn.md §1.2).
 
     ``i_ext`` = ``c~_t W_in`` (already projected). Returns ``(state, (spikes, x~_t))`` where
     ``x~_t = r_t W_out`` is the decoded ``Nc``-dim reconstruction. The error feedback current
     ``state.i_kdte`` is set by the caller (training) after the step and used at the next step.
+    ``slow_input(spikes)``, when given, replaces ``spikes @ w_slow`` (the blocked trainer passes
+    the block-start weights plus the pending updates of the block).
     """
     key = s.key
     I = s.i_slow + s.i_fast + s.i_kdte + i_ext + p.bias
@@ -282,7 +285,8 @@ def ads_step(p: ADSParams, w_slow, s: ADSState, i_ext, *, dt: float = DT, noisy:
     theta = p.v_th + p.beta * s.ada
     spk = (v >= theta).astype(v.dtype)
     ada = p.rho * s.ada + spk
-    i_slow = s.i_slow * jnp.exp(-dt / p.tau_slow) + (spk @ w_slow) / p.tau_slow
+    rec = spk @ w_slow if slow_input is None else slow_input(spk)
+    i_slow = s.i_slow * jnp.exp(-dt / p.tau_slow) + rec / p.tau_slow
     i_fast = s.i_fast * jnp.exp(-dt / p.tau_fast) + (p.w_fast @ spk) / p.tau_fast
     r = s.r * jnp.exp(-dt / p.tau_out) + spk / p.tau_out
     xt = r @ p.w_out
@@ -356,7 +360,10 @@ def ads_evaluate(p: ADSParams, c_tilde, *, xhat=None, readout=None, dt: float = 
 
 
 @functools.partial(jax.jit, static_argnames=("dt", "record_spikes"))
-def _train_trial(p, w_slow, c_tilde, xhat, k, eta, readout, dt, record_spikes):
+@functools.partial(jax.jit, static_argnames=("dt", "record_spikes"))
+def _train_trial_stepwise(p, w_slow, c_tilde, xhat, k, eta, readout, dt, record_spikes):
+    """Reference form of :func:`_train_trial`: the weights are updated in the scan carry at
+    every step (an N x N read-modify-write per 1-ms step). Kept for the equality tests."""
     i_in = c_tilde @ p.w_in
     eye_off = 1.0 - jnp.eye(w_slow.shape[0], dtype=w_slow.dtype)
 
@@ -376,6 +383,62 @@ def _train_trial(p, w_slow, c_tilde, xhat, k, eta, readout, dt, record_spikes):
 
     (_, w_new), out = run(step, p, (ads_state_init(p), w_slow), (i_in, xhat))
     return w_new, out
+
+
+TRAIN_BLOCK = 32
+
+
+@functools.partial(jax.jit, static_argnames=("dt", "record_spikes", "block"))
+def _train_trial(p, w_slow, c_tilde, xhat, k, eta, readout, dt, record_spikes, block=TRAIN_BLOCK):
+    """One online-training trial, exactly the per-step rule of :func:`_train_trial_stepwise`
+    but with the weight updates applied in blocks of ``block`` steps.
+
+    Within a block the network sees ``W_b + eta sum_{j'<j} offdiag(r_j' eps_j'^T)``, whose
+    product with the spike vector is ``s W_b + eta [(R s) E - s * Q]`` with the block's rates
+    ``R [block, N]``, projected errors ``E [block, N]`` and ``Q = sum_j' r_j' * eps_j'`` (the
+    zeroed diagonal). At the end of the block ``W_b += eta offdiag(R^T E)`` is one matrix
+    product. Per step this replaces the N x N read-modify-write by O(block x N) work; the result
+    equals the stepwise form up to float rounding (tested), at about half the time on a CPU.
+    """
+    i_in = c_tilde @ p.w_in
+    T, N = i_in.shape
+    nb = T // block
+    eye_off = 1.0 - jnp.eye(N, dtype=w_slow.dtype)
+
+    def run_block(carry, xs):
+        s, W = carry
+        kb = xs[0].shape[0]
+
+        def step(c, x):
+            s, R, E, Q, j = c
+            i_t, xh = x
+            s, (spk, xt) = ads_step(p, W, s, i_t, dt=dt,
+                                    slow_input=lambda z: z @ W + eta * ((R @ z) @ E - z * Q))
+            e = xh - xt
+            eps = e @ p.w_in
+            s = s._replace(i_kdte=k * eps)
+            R, E, Q = R.at[j].set(s.r), E.at[j].set(eps), Q + s.r * eps
+            out = {"y": xt @ readout, "n_spikes": spk.sum(), "err2": jnp.sum(e ** 2),
+                   "finite": jnp.all(jnp.isfinite(xt))}
+            if record_spikes:
+                out["spikes"] = spk.astype(jnp.uint8)
+            return (s, R, E, Q, j + 1), out
+
+        z = jnp.zeros((kb, N), W.dtype)
+        (s, R, E, _, _), out = jax.lax.scan(step, (s, z, z, jnp.zeros(N, W.dtype), 0), xs)
+        return (s, W + eta * (R.T @ E) * eye_off), out
+
+    carry = (ads_state_init(p), w_slow)
+    outs = []
+    if nb:
+        carry, out = jax.lax.scan(run_block, carry, (i_in[:nb * block].reshape(nb, block, N),
+                                                     xhat[:nb * block].reshape(nb, block, -1)))
+        outs.append(jax.tree_util.tree_map(lambda a: a.reshape((nb * block,) + a.shape[2:]), out))
+    if T % block:
+        carry, out = run_block(carry, (i_in[nb * block:], xhat[nb * block:]))
+        outs.append(out)
+    out = outs[0] if len(outs) == 1 else jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *outs)
+    return carry[1], out
 
 
 def ads_train_trial(p: ADSParams, w_slow, c_tilde, xhat, *, k: float, eta: float,
