@@ -329,7 +329,7 @@ def test_force_network_save_load_roundtrip(tmp_path):
     fp = fp._replace(phi=jnp.asarray(np.random.default_rng(0).normal(size=(12, 8)), jnp.float32))
     meta = dict(boundary_B=1.25, teacher_boundary_B=2.5, input_gain_A=1000.0, model_seed=3,
                 n_train=10, n_val=4, n_test=5)
-    f = tmp_path / "wakeword-v2_force_N12_seed3_quick.npz"
+    f = tmp_path / "wakeword-v3_force_N12_seed3_quick.npz"
     ebn.save_force(f, teacher, fp, meta)
     t2, fp2, meta2 = ebn.load_force(f, 16, 8, 12)
     for a, b in zip(jax.tree_util.tree_leaves((teacher, fp)), jax.tree_util.tree_leaves((t2, fp2))):
