@@ -200,3 +200,119 @@ def test_force_quantise_and_mismatch():
     c = np.zeros((1, 50, 8), np.float32)
     out = ebn.force_evaluate(fm, c, c, readout=np.ones((8, 1), np.float32))
     assert np.isfinite(out["y"]).all()
+
+
+# ---------------------------------------------------------------- reservoir baseline
+
+@pytest.fixture(scope="module")
+def res():
+    rp = ebn.reservoir_init(jax.random.PRNGKey(5), 64, 4, n_liquids=8)
+    w = np.random.default_rng(0).normal(size=65) * 0.05
+    w[-1] = 0.3                                                       # the ridge bias
+    return rp, w
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6])
+def test_reservoir_quantise_levels_and_step(res, bits):
+    rp, w = res
+    rq, wq = rb.quantise_reservoir(rp, w, bits)
+    for M, Mq in ((rp.w_in, rq.w_in), (rp.w_rec, rq.w_rec), (w[:-1], wq[:-1])):
+        M, Mq = np.asarray(M, np.float64), np.asarray(Mq, np.float64)
+        q = (M.max() - M.min()) / (2 ** bits - 1)                    # the notes' step, per matrix
+        k = Mq / q
+        assert np.allclose(k, np.round(k), atol=1e-3)                # on the grid q * integer
+        assert len(np.unique(np.round(k))) <= 2 ** bits + 1
+        assert np.max(np.abs(Mq - M)) <= q / 2 + 1e-6
+    assert np.isclose(float(wq[-1]), w[-1], atol=1e-7)               # bias kept at full precision
+    for f in ("tau_mem", "tau_syn", "tau_in", "g_in", "tau_read", "syn_gain"):
+        assert np.array_equal(np.asarray(getattr(rq, f)), np.asarray(getattr(rp, f)))
+    assert np.all(np.asarray(rq.w_rec)[:8, 8:] == 0)                  # zeros stay zero: liquids stay apart
+
+
+def test_reservoir_mismatch_statistics():
+    N = 400
+    rp = ebn.reservoir_init(jax.random.PRNGKey(6), N, 4, n_liquids=8)
+    rp = rp._replace(w_rec=jnp.ones((N, N)), tau_mem=jnp.full(N, 0.05), tau_syn=jnp.full(N, 0.03))
+    w = np.ones(N + 1)
+    w[-1] = 0.7
+    for sigma in (0.05, 0.1, 0.2, 0.3):
+        rm, wm = rb.mismatch_reservoir_draws(rp, w, sigma, jax.random.split(jax.random.PRNGKey(1), 4))
+        assert rm.w_rec.shape == (4, N, N) and wm.shape == (4, N + 1) and rm.v_th.shape == (4, N)
+        # input layer unchanged in every draw
+        assert np.array_equal(np.asarray(rm.w_in), np.broadcast_to(rp.w_in, rm.w_in.shape))
+        for f in ("tau_in", "g_in", "tau_read", "syn_gain"):
+            assert np.allclose(getattr(rm, f), getattr(rp, f))
+        assert np.allclose(wm[:, -1], 0.7)                             # readout bias untouched
+        rel = np.asarray(rm.w_rec) - 1.0                                # multiplicative, std sigma
+        assert abs(rel.mean()) < 0.01 and abs(rel.std() / sigma - 1) < 0.02
+        rel_o = np.asarray(wm[:, :-1]) - 1.0
+        assert abs(rel_o.std() / sigma - 1) < 0.08
+        for f, mu in (("tau_mem", 0.05), ("tau_syn", 0.03), ("v_th", 1.0)):
+            d = np.asarray(getattr(rm, f)) / mu - 1.0                   # relative std sigma (gap = 1 for V_th)
+            assert abs(d.mean()) < 4 * sigma / np.sqrt(d.size) + 2e-3 and abs(d.std() / sigma - 1) < 0.08
+            assert np.all(np.asarray(getattr(rm, f)) >= 0)
+        assert not np.allclose(rm.tau_mem[0], rm.tau_syn[0] * 0.05 / 0.03)   # drawn independently
+        assert not np.allclose(rm.w_rec[0], rm.w_rec[1])                # draws differ
+    # tau floor: a 2-ms time constant at 30 % never goes below 1 ms (the Euler step)
+    rm, _ = rb.mismatch_reservoir_draws(rp._replace(tau_mem=jnp.full(N, 0.0012)), w, 0.3,
+                                        jax.random.split(jax.random.PRNGKey(2), 8))
+    assert np.asarray(rm.tau_mem).min() >= rb.TAU_FLOOR_RES and np.any(np.isclose(rm.tau_mem, 1e-3))
+    # frozen: the same key gives the same draw
+    a, _ = rb.mismatch_reservoir(rp, w, 0.1, jax.random.PRNGKey(7))
+    b, _ = rb.mismatch_reservoir(rp, w, 0.1, jax.random.PRNGKey(7))
+    assert np.array_equal(a.tau_mem, b.tau_mem) and np.array_equal(a.w_rec, b.w_rec)
+
+
+def test_reservoir_sigma_zero_and_noise_zero_are_identity(res):
+    rp, w = res
+    r0, w0 = rb.mismatch_reservoir(rp, w, 0.0, jax.random.PRNGKey(3))
+    for f in rp._fields:
+        assert np.array_equal(np.broadcast_to(np.asarray(getattr(rp, f), np.float32), np.shape(getattr(r0, f))),
+                              np.asarray(getattr(r0, f)))
+    assert np.array_equal(np.asarray(w0), np.asarray(w, np.float32))
+    u = np.zeros((3, 400, 4), np.float32)
+    u[1:, 50:300] = np.random.default_rng(1).uniform(0.2, 0.6, size=(2, 250, 4))
+    y, s = rb.simulate_reservoir(rp, w, u)
+    y0, s0 = rb.simulate_reservoir(r0, w0, u)
+    yn, sn = rb.simulate_reservoir(rb.membrane_noise_reservoir(rp, 0.0), w, u, key=jax.random.PRNGKey(9))
+    assert s[0, 1] > 0 and s[0, 0] == 0                                 # driven clips spike, silent one not
+    assert np.array_equal(y, y0) and np.array_equal(s, s0)
+    assert np.array_equal(y, yn) and np.array_equal(s, sn)
+    # the readout inside the scan equals ridge_predict on the states of ebn.reservoir_states
+    H, ns = ebn.reservoir_states(rp, u)
+    assert np.allclose(y[0], ebn.ridge_predict(H, w), atol=1e-4) and np.array_equal(s[0], ns.sum(1))
+    # a nonzero level changes the output, and the same key reproduces it
+    y1, _ = rb.simulate_reservoir(rb.membrane_noise_reservoir(rp, 0.1), w, u, key=jax.random.PRNGKey(9))
+    y2, _ = rb.simulate_reservoir(rb.membrane_noise_reservoir(rp, 0.1), w, u, key=jax.random.PRNGKey(9))
+    assert not np.allclose(y1, y) and np.array_equal(y1, y2)
+
+
+def test_reservoir_noise_per_step_std():
+    N, level = 200, 0.05
+    rp = ebn.reservoir_init(jax.random.PRNGKey(8), N, 4, n_liquids=8)
+    rn = rb.membrane_noise_reservoir(rp, level)
+    assert np.isclose(float(rn.noise_std), level)          # level x threshold-reset gap (1 - 0)
+    # no input, no recurrence, tau_mem = dt: the leak empties V every step, so V_t = level xi_t.
+    # With the threshold at `level`, a neuron spikes with P(xi >= 1) = 0.1587 per step.
+    rth = rn._replace(w_rec=jnp.zeros((N, N)), v_th=jnp.full(N, level), tau_mem=jnp.full(N, 1e-3))
+    u = np.zeros((1, 2000, 4), np.float32)
+    _, s = rb.simulate_reservoir(rth, np.zeros(N + 1), u, key=jax.random.PRNGKey(0))
+    assert abs(s[0, 0] / (N * 2000) - 0.1587) < 0.005
+    _, s2 = rb.simulate_reservoir(rth._replace(v_th=jnp.full(N, 2 * level)), np.zeros(N + 1), u)
+    assert abs(s2[0, 0] / (N * 2000) - 0.02275) < 0.002   # P(xi >= 2)
+
+
+def test_reservoir_rejects_bad_levels(res):
+    rp, w = res
+    for fn, lv in ((lambda l: rb.quantise_reservoir(rp, w, l), 7),
+                   (lambda l: rb.quantise_reservoir(rp, w, l), 1),
+                   (lambda l: rb.mismatch_reservoir(rp, w, l, jax.random.PRNGKey(0)), 0.15),
+                   (lambda l: rb.mismatch_reservoir_draws(rp, w, l, jax.random.split(jax.random.PRNGKey(0), 2)), 0.4),
+                   (lambda l: rb.membrane_noise_reservoir(rp, l), 0.2)):
+        with pytest.raises(ValueError, match="valid") as e:
+            fn(lv)
+        assert "quantise" in str(e.value) and "mismatch" in str(e.value)
+    with pytest.raises(ValueError, match="u must be"):
+        rb.simulate_reservoir(rp, w, np.zeros((10, 4)))
+    with pytest.raises(ValueError, match="readout"):
+        rb.simulate_reservoir(rp, w[:-1], np.zeros((1, 10, 4)))

@@ -895,6 +895,8 @@ class ReservoirParams(NamedTuple):
     g_in: Any       # scalar, feature -> input-neuron current gain
     tau_read: Any   # scalar, readout synapse
     syn_gain: Any   # scalar, a spike through weight w adds w * syn_gain / tau_syn to the current
+    v_th: Any = 1.0        # reservoir threshold, scalar or [N] (reset and rest are 0); mismatch makes it per neuron
+    noise_std: Any = 0.0   # per-step Gaussian noise on the reservoir V (fraction of the threshold-reset gap)
 
 
 def reservoir_init(key, n_neurons: int, n_in: int = 16, *, n_liquids: int = 8, p_rec: float = 0.041,
@@ -921,24 +923,33 @@ def reservoir_init(key, n_neurons: int, n_in: int = 16, *, n_liquids: int = 8, p
     return ReservoirParams(f(win), f(w), f(tau), f(tau), f(0.012), f(g_in), f(0.256), f(0.05))
 
 
-@functools.partial(jax.jit, static_argnames=("dt", "sub"))
-def _reservoir_run(p: ReservoirParams, u, dt: float = DT, sub: int = 1):
+@functools.partial(jax.jit, static_argnames=("dt", "sub", "noisy"))
+def _reservoir_run(p: ReservoirParams, u, dt: float = DT, sub: int = 1, readout=None, key=None,
+                   noisy: bool = False):
+    """One clip ``u [T, n_in]`` -> (every ``sub``-th readout state ``H [T/sub, N]``, or with
+    ``readout`` (ridge weights ``[N + 1]``) the output ``y [T/sub]``; spikes per step ``[T]``).
+    ``noisy`` adds ``p.noise_std * N(0, 1)`` to every reservoir V at every step (needs ``key``)."""
     n = p.w_rec.shape[0]
+    keys = jax.random.split(key, u.shape[0]) if noisy else jnp.zeros((u.shape[0], 2), jnp.uint32)
 
-    def step(c, ut):
+    def step(c, xs):
+        ut, kt = xs
         vin, v, isyn, h, s = c
         vin = vin + dt / p.tau_in * (-vin + p.g_in * ut)
         sin = (vin >= 1.0).astype(jnp.float32)
         vin = jnp.where(sin > 0, 0.0, vin)
         isyn = isyn * jnp.exp(-dt / p.tau_syn) + (sin @ p.w_in + s @ p.w_rec) * p.syn_gain / p.tau_syn
         v = v + dt / p.tau_mem * (-v + isyn)
-        s = (v >= 1.0).astype(jnp.float32)
+        if noisy:
+            v = v + p.noise_std * jax.random.normal(kt, v.shape, v.dtype)
+        s = (v >= p.v_th).astype(jnp.float32)
         v = jnp.where(s > 0, 0.0, v)
         h = h * jnp.exp(-dt / p.tau_read) + s
-        return (vin, v, isyn, h, s), (h, s.sum())
+        out = h if readout is None else h @ readout[:-1] + readout[-1]
+        return (vin, v, isyn, h, s), (out, s.sum())
 
     z = jnp.zeros(n)
-    _, (H, ns) = jax.lax.scan(step, (jnp.zeros(p.w_in.shape[0]), z, z, z, z), u)
+    _, (H, ns) = jax.lax.scan(step, (jnp.zeros(p.w_in.shape[0]), z, z, z, z), (u, keys))
     return H[sub - 1::sub], ns
 
 

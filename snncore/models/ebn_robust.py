@@ -27,6 +27,12 @@ The FORCE baseline has :func:`quantise_force` and :func:`mismatch_force` (same r
 :class:`snncore.models.ebn.ForceParams`); membrane noise for FORCE needs a noise term in its
 simulator, which it does not have yet.
 
+The reservoir baseline (:func:`snncore.models.ebn.reservoir_init`, ridge readout ``[N + 1]``) has
+:func:`quantise_reservoir` (input-layer, recurrent and readout matrices), :func:`mismatch_reservoir`
+(per-neuron ``tau_mem``, ``tau_syn``, threshold; recurrent and readout weights; input layer
+unchanged) and :func:`membrane_noise_reservoir` (per-step noise on V), simulated by
+:func:`simulate_reservoir` (draws x clips in one jit call, readout inside the scan).
+
 Output gains (scalar, multiplying the unfiltered output ``y = x~ W_out_rate``) are refitted on
 validation data: :func:`fit_gain_mse` (minimise the MSE to a reference output over a grid; the
 argmin of a 1-D quadratic over a grid is the grid point nearest the least-squares gain, which is
@@ -50,7 +56,8 @@ __all__ = ["PERTURBATIONS", "GAIN_PROTOCOL", "check_perturbation", "quantise_mat
            "silence", "mismatch", "mismatch_draws", "membrane_noise", "perturb", "n_silenced",
            "simulate", "integral_score_fast", "decide", "fit_gain_mse", "fit_gain_accuracy",
            "summarise", "SAFE_SCALE_MISMATCH", "EBN_SCALE_QUANT", "EBN_SCALE_NOISE",
-           "quantise_force", "mismatch_force"]
+           "quantise_force", "mismatch_force", "quantise_reservoir", "mismatch_reservoir",
+           "mismatch_reservoir_draws", "membrane_noise_reservoir", "simulate_reservoir"]
 
 DT = ebn.DT
 
@@ -379,3 +386,127 @@ def mismatch_force(fp, sigma: float, key):
     :func:`snncore.models.ebn.force_evaluate` broadcasts."""
     sigma = check_perturbation("mismatch", sigma)
     return _mismatch_force_core(fp, jnp.float32(sigma), key)
+
+
+# ---------------------------------------------------------------------------------------------
+# reservoir baseline (ebn.md §2.3, §2.5, §2.6, §2.7): the same perturbations on
+# ebn.ReservoirParams plus its ridge readout ``w_readout [N + 1]`` (weights, then the bias)
+# ---------------------------------------------------------------------------------------------
+
+TAU_FLOOR_RES = 1e-3   # mismatched reservoir time constants below this are raised to it (1 ms)
+
+
+def quantise_reservoir(rp, w_readout, bits: int):
+    """The paper's quantiser (per matrix, :func:`quantise_matrix`) on the reservoir's input-layer
+    matrix ``w_in``, its recurrent matrix ``w_rec`` and the readout weights ``w_readout[:-1]``.
+    The readout bias ``w_readout[-1]`` (one scalar; the notes name matrices only) stays at full
+    precision. Returns ``(rp_q, w_readout_q)``."""
+    bits = check_perturbation("quantise", bits)
+    w = jnp.asarray(w_readout, jnp.float32)
+    wq = jnp.concatenate([quantise_matrix(w[:-1], bits), w[-1:]])
+    return rp._replace(w_in=quantise_matrix(rp.w_in, bits), w_rec=quantise_matrix(rp.w_rec, bits)), wq
+
+
+def _mismatch_reservoir_core(rp, w_readout, sigma, key):
+    N = rp.w_rec.shape[0]
+    k = jax.random.split(key, 5)
+
+    def per_neuron_abs(kk, x):       # |N(x, sigma x)| per neuron, floored at 1 ms
+        x = jnp.broadcast_to(jnp.asarray(x, jnp.float32), (N,))
+        return jnp.maximum(jnp.abs(x + sigma * jnp.abs(x) * jax.random.normal(kk, (N,), jnp.float32)),
+                           TAU_FLOOR_RES)
+
+    def mult(kk, W):
+        return W * (1.0 + sigma * jax.random.normal(kk, W.shape, W.dtype))
+
+    w = jnp.asarray(w_readout, jnp.float32)
+    v_th = jnp.broadcast_to(jnp.asarray(rp.v_th, jnp.float32), (N,))
+    gap = jnp.abs(v_th - 0.0)                                   # reset is 0
+    v_th = jnp.abs(v_th + sigma * gap * jax.random.normal(k[2], (N,), jnp.float32))
+    # sigma = 0 must return the nominal time constants exactly (no floor applied then)
+    tau_m = jnp.where(sigma > 0, per_neuron_abs(k[0], rp.tau_mem), jnp.broadcast_to(rp.tau_mem, (N,)))
+    tau_s = jnp.where(sigma > 0, per_neuron_abs(k[1], rp.tau_syn), jnp.broadcast_to(rp.tau_syn, (N,)))
+    return (rp._replace(tau_mem=tau_m, tau_syn=tau_s, v_th=v_th, w_rec=mult(k[3], rp.w_rec)),
+            jnp.concatenate([mult(k[4], w[:-1]), w[-1:]]))
+
+
+_mismatch_reservoir_draws = jax.jit(jax.vmap(_mismatch_reservoir_core, in_axes=(None, None, None, 0)))
+
+
+def mismatch_reservoir(rp, w_readout, sigma: float, key):
+    """One frozen mismatch draw of the reservoir (ebn.md §2.5): per reservoir neuron ``tau_mem``
+    and ``tau_syn`` <- ``|N(mu, sigma mu)|`` (independent draws; the notes replace 0 by 1 ms, our
+    1-ms Euler simulator needs tau >= dt anyway, so every value below 1 ms is raised to 1 ms),
+    threshold ``|N(V_th, sigma (V_th - V_reset))|`` (the "fair" threshold, sigma of the gap),
+    recurrent weights and readout weights multiplicative ``(1 + sigma xi)``. The input layer
+    (input neurons, ``w_in``, ``tau_in``) and the readout bias are unchanged.
+    Returns ``(rp_m, w_readout_m)``; ``sigma = 0`` returns the nominal values."""
+    sigma = float(sigma)
+    if sigma != 0.0:
+        sigma = check_perturbation("mismatch", sigma)
+    return _mismatch_reservoir_core(rp, w_readout, jnp.float32(sigma), key)
+
+
+def mismatch_reservoir_draws(rp, w_readout, sigma: float, keys):
+    """``len(keys)`` draws of :func:`mismatch_reservoir` stacked along a leading axis (one jitted
+    vmap; the level is traced, so every level shares one compilation)."""
+    sigma = float(sigma)
+    if sigma != 0.0:
+        sigma = check_perturbation("mismatch", sigma)
+    return _mismatch_reservoir_draws(rp, w_readout, jnp.float32(sigma), jnp.asarray(keys))
+
+
+def membrane_noise_reservoir(rp, level: float):
+    """Per-step Gaussian noise on every reservoir V with std ``level`` times the threshold-reset
+    gap (1 here): the analogue of the ADS/FORCE noise (V moves by ``level`` per step, not
+    sqrt(dt)-scaled). The input neurons are not noisy. ``level = 0`` returns the nominal network."""
+    level = float(level)
+    if level != 0.0:
+        level = check_perturbation("noise", level)
+    gap = float(np.mean(np.abs(np.asarray(rp.v_th) - 0.0)))
+    return rp._replace(noise_std=jnp.float32(level * gap))
+
+
+@functools.partial(jax.jit, static_argnames=("noisy",))
+def _sim_reservoir(rps, ws, u, keys, noisy):
+    """``rps``/``ws`` stacked [D], ``u`` [B, T, n_in], ``keys`` [D, B, 2] -> y [D, B, T], spikes [D, B]."""
+    def one(rp, w, uu, key):
+        y, ns = ebn._reservoir_run(rp, uu, readout=w, key=key, noisy=noisy)
+        return y, ns.sum()
+
+    per_draw = jax.vmap(one, in_axes=(None, None, 0, 0))
+    return jax.vmap(per_draw, in_axes=(0, 0, None, 0))(rps, ws, u, keys)
+
+
+def simulate_reservoir(rps, w_readouts, u, *, key=None, chunk: int = 20):
+    """Run every reservoir of ``rps`` (stacked along a leading *draws* axis with ``w_readouts
+    [D, N + 1]``, or a single one with ``[N + 1]``) on every clip of ``u [B, T, n_in]`` (filterbank
+    features) and read it out with the ridge weights inside the scan (no ``[B, T, N]`` states are
+    kept). Clips go in padded chunks of ``chunk``. Returns numpy ``y [D, B, T]`` (ridge output,
+    unfiltered) and ``spikes [D, B]`` (reservoir spikes per clip, all neurons)."""
+    if np.ndim(rps.w_rec) == 2:   # a single network: every leaf (scalars included) gets the draws axis
+        rps = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32)[None], rps)
+        w_readouts = jnp.asarray(w_readouts)[None]
+    D = int(rps.w_rec.shape[0])
+    w_readouts = jnp.asarray(w_readouts, jnp.float32)
+    N, n_in = rps.w_rec.shape[-1], rps.w_in.shape[-2]
+    u = np.asarray(u, np.float32)
+    if u.ndim != 3 or u.shape[2] != n_in:
+        raise ValueError(f"simulate_reservoir: u must be [B, T, {n_in}], got {u.shape}")
+    if w_readouts.shape != (D, N + 1):
+        raise ValueError(f"simulate_reservoir: readout must be [{N + 1}] per draw, got {w_readouts.shape}")
+    noisy = bool(np.any(np.asarray(rps.noise_std) != 0))
+    key = jax.random.PRNGKey(0) if key is None else key
+    B = u.shape[0]
+    chunk = max(1, min(chunk, B))
+    ys, ss = [], []
+    for i in range(0, B, chunk):
+        uu = u[i:i + chunk]
+        n = uu.shape[0]
+        if n < chunk:
+            uu = np.concatenate([uu, np.zeros((chunk - n,) + uu.shape[1:], uu.dtype)])
+        keys = jax.random.split(jax.random.fold_in(key, i), D * chunk).reshape(D, chunk, -1)
+        y, s = _sim_reservoir(rps, w_readouts, jnp.asarray(uu), keys, noisy)
+        ys.append(np.asarray(y)[:, :n])
+        ss.append(np.asarray(s)[:, :n])
+    return np.concatenate(ys, 1), np.concatenate(ss, 1)
