@@ -8,12 +8,33 @@ inference per image.
 * inference: learning off, Poisson encoding included, batched over images (128 per call).
 
 Input: real MNIST images from the data root when present, else synthetic MNIST-shaped digits
-(recorded under ``shapes``). Baseline: BindsNET 0.3.4 (torch, CPU) on the same kind of 2-core
-machine (shared/PEERS.md): LocallyConnectedNetwork 100 filters 0.20 s/image training (median
-0.19), 0.09-0.14 s/image inference; 25 filters 0.086 s (median 0.074) training, 0.05 s
-inference. ``--smoke`` checks the harness on a tiny network without recording.
+(recorded under ``shapes``). Baseline without ``--bindsnet``: BindsNET 0.3.4 (torch, CPU) on
+the same kind of 2-core machine (shared/PEERS.md): LocallyConnectedNetwork 100 filters 0.20
+s/image training (median 0.19), 0.09-0.14 s/image inference; 25 filters 0.086 s (median 0.074)
+training, 0.05 s inference. ``--smoke`` checks the harness on a tiny network without recording.
+
+``--bindsnet PYTHON`` (or ``SNNCORE_BINDSNET_PYTHON``): first time BindsNET's own
+``LocallyConnectedNetwork`` on this machine, in this run (``benchmarks/bindsnet_side.py``, run with
+that interpreter: BindsNET is not a dependency of snncore; install it in a separate environment,
+e.g. ``python3.11 -m venv /tmp/bnv && /tmp/bnv/bin/pip install torch==2.13.0`` (the CPU build on
+disk, first, so nothing pulls CUDA torch), then BindsNET's requirements pinned beside it
+(``pip install -c <(echo torch==2.13.0) numpy scipy matplotlib tqdm pandas scikit-learn
+scikit-image tensorboardX opencv-python gymnasium ale-py``) and ``pip install --no-deps
+bindsnet==0.3.4``: its metadata asks for torch>=2.14 and torchvision, which would pull CUDA builds;
+its code runs on 2.13.0, and the side script stands in for torchvision, which has no CPU build
+here; first measured with bindsnet 0.3.4, torch 2.13.0+cpu, numpy 2.4.6, Python 3.11.7). Its
+per-image medians (training on the same images as our single-network training, and inference,
+batch 1) then replace the PEERS.md figures as the baselines of the matching records, for each
+filter count. The side times torch's default thread count (2 here) and 1 thread
+(``--bindsnet-threads``) and the baseline is the faster (on a loaded 2-core machine 1 thread was
+several times faster); both medians are kept in the baseline. Our side is timed exactly as
+without it.
 """
 import argparse
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -28,6 +49,14 @@ ap.add_argument("--images", type=int, default=20, help="training images per time
 ap.add_argument("--networks", default="1,4", help="network counts for the vmapped training")
 ap.add_argument("--filters", default="100,25")
 ap.add_argument("--vmap", action="store_true", help="vmap the networks even on a CPU (default there: map)")
+ap.add_argument("--bindsnet", default=os.environ.get("SNNCORE_BINDSNET_PYTHON", ""),
+                help="a Python interpreter with BindsNET installed (or SNNCORE_BINDSNET_PYTHON): time "
+                     "BindsNET's LocallyConnectedNetwork first and use it as the baseline")
+ap.add_argument("--bindsnet-images", type=int, default=5,
+                help="BindsNET images timed per mode (train, infer), after one warm-up image each")
+ap.add_argument("--bindsnet-threads", default="0,1",
+                help="torch thread settings the BindsNET side times (0: torch's default); "
+                     "the fastest is the baseline")
 args = ap.parse_args()
 
 BASE_TRAIN = {100: 0.20, 25: 0.086}
@@ -49,10 +78,48 @@ filters = [4] if args.smoke else [int(f) for f in args.filters.split(",")]
 nets = [1] if args.smoke else [int(n) for n in args.networks.split(",")]
 n_img = 2 if args.smoke else args.images
 record = not args.smoke
+
+
+def bindsnet_baselines(F, n_imgs):
+    """Run bindsnet_side.py for F filters; return (train baseline, inference baseline)."""
+    side = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bindsnet_side.py")
+    k = 1 if args.smoke else args.bindsnet_images
+    # the first k images of our single-network training order (orders[0] below, for N = 1)
+    idx = np.random.default_rng(1).integers(0, n_imgs, (1, n_img))[0][:k]
+    cmd = [args.bindsnet, side, "--filters", str(F), "--indices", ",".join(str(int(i)) for i in idx),
+           "--infer-images", str(k), "--threads", "0" if args.smoke else args.bindsnet_threads]
+    got = subprocess.run(cmd, capture_output=True, text=True)
+    if got.returncode != 0:
+        sys.exit(f"the BindsNET side failed:\n{got.stderr[-2000:]}")
+    bn = json.loads(got.stdout.strip().splitlines()[-1])
+    for r in bn["runs"]:
+        print(f"BindsNET {bn['bindsnet']} LC {F}f, torch {bn['torch']}, {r['torch_threads']} thread(s): "
+              f"train {r['train_median_s']:.3f} s/image ({[round(t, 3) for t in r['train_times_s']]}), "
+              f"infer {r['infer_median_s']:.3f} s/image ({[round(t, 3) for t in r['infer_times_s']]})")
+    best = next(r for r in bn["runs"] if r["torch_threads"] == bn["best_threads"])
+    common = {"torch": bn["torch"], "torch_threads": bn["best_threads"],
+              "medians_by_threads": {str(r["torch_threads"]): {"train": r["train_median_s"],
+                                                               "infer": r["infer_median_s"]}
+                                     for r in bn["runs"]},
+              "model": bn["model"], "protocol": bn["protocol"], "torchvision_stub": bn["torchvision_stub"]}
+    name = f"BindsNET {bn['bindsnet']} LocallyConnectedNetwork, same machine, same run"
+    train = {"name": name, "seconds": bn["train_median_s"], "per": "image per network",
+             "times_s": best["train_times_s"], "images": bn["train_images"], **common}
+    infer = {"name": name + " (inference, batch 1)", "seconds": bn["infer_median_s"], "per": "image",
+             "times_s": best["infer_times_s"], "images": bn["infer_images"], **common}
+    return train, infer
+
+
 for F in filters:
     cfg = L.LCConfig("LC", F, 12, 4)
     hp = L.hparams(0.32 if F >= 100 else 0.46, -50.0 if F >= 100 else -100.0)
     imgs = L.crop_images(X, cfg)
+    base_train = {"name": "BindsNET 0.3.4 LocallyConnectedNetwork, same kind of 2-core CPU (PEERS.md)",
+                  "seconds": BASE_TRAIN.get(F), "per": "image per network"}
+    base_infer = {"name": "BindsNET 0.3.4 LocallyConnectedNetwork inference, same kind of 2-core CPU "
+                          "(PEERS.md)", "seconds": BASE_INFER.get(F), "per": "image"}
+    if args.bindsnet:
+        base_train, base_infer = bindsnet_baselines(F, len(imgs))
     for N in nets:
         st = jax.vmap(lambda k: L.init_state(cfg, hp, k))(jax.random.split(jax.random.PRNGKey(0), N))
         orders = np.random.default_rng(1).integers(0, len(imgs), (N, n_img))
@@ -66,12 +133,11 @@ for F in filters:
         rec = timeit(fn, name=f"LC {F}f k12: train {n_img} images x {N} networks ({mode})", part="lcsnn",
                      repeats=args.repeats, work={"images": n_img, "networks": N, "mode": mode},
                      shapes={"n_y": cfg.n_y, "steps": cfg.time, "dataset": dataset},
-                     baseline={"name": "BindsNET 0.3.4 LocallyConnectedNetwork, same kind of 2-core CPU (PEERS.md)",
-                               "seconds": BASE_TRAIN.get(F), "per": "image per network"},
-                     record=record)
+                     baseline=base_train, record=record)
         per = rec["median_s"] / (n_img * N)
+        bt = base_train["seconds"] or np.nan
         print(f"LC {F}f train, {N} network(s), {mode}: {1e3 * per:.1f} ms per image per network "
-              f"(BindsNET {BASE_TRAIN.get(F)} s -> x{BASE_TRAIN.get(F, np.nan) / per:.0f})")
+              f"(BindsNET {bt:.3g} s -> x{bt / per:.0f})")
     st1 = jax.vmap(lambda k: L.init_state(cfg, hp, k))(jax.random.split(jax.random.PRNGKey(0), 1))
     n_inf = 128 if args.smoke else 512
 
@@ -81,9 +147,7 @@ for F in filters:
     rec = timeit(inf, name=f"LC {F}f k12: inference {n_inf} images (batch 128)", part="lcsnn",
                  repeats=args.repeats, work={"images": n_inf, "networks": 1},
                  shapes={"n_y": cfg.n_y, "steps": cfg.time, "batch": 128, "dataset": dataset},
-                 baseline={"name": "BindsNET 0.3.4 LocallyConnectedNetwork inference, same kind of 2-core CPU "
-                                   "(PEERS.md)", "seconds": BASE_INFER.get(F), "per": "image"},
-                 record=record)
+                 baseline=base_infer, record=record)
     per = rec["median_s"] / n_inf
-    print(f"LC {F}f inference: {1e3 * per:.2f} ms per image (BindsNET {BASE_INFER.get(F)} s -> "
-          f"x{BASE_INFER.get(F, np.nan) / per:.0f})")
+    bi = base_infer["seconds"] or np.nan
+    print(f"LC {F}f inference: {1e3 * per:.2f} ms per image (BindsNET {bi:.3g} s -> x{bi / per:.0f})")
