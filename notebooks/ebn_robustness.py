@@ -16,9 +16,9 @@
 #     order: 3
 #     depends: [ebn_wakeword]
 #     profiles:
-#       smoke: {dataset: "synthetic wake-word clips of the real shapes, tiny networks trained inline (no data files)", time: "35 s", params: {source: "inline", synthetic: true, clip_s: 2.0, n_neurons: 64, n_units: 128, n_val: 8, n_test: 8, chunk: 8, n_draws: 2, n_val_draws: 2, teacher_steps: 0, n_ads_train: 0, n_neurons_force: 32, n_force_train: 0}}
+#       smoke: {dataset: "synthetic wake-word clips of the real shapes, tiny networks trained inline (no data files)", time: "35 s", params: {source: "inline", synthetic: true, clip_s: 2.0, n_neurons: 64, n_units: 128, n_val: 8, n_test: 8, chunk: 8, n_draws: 2, n_val_draws: 2, teacher_steps: 0, n_ads_train: 0, n_neurons_force: 32, n_force_train: 0, n_neurons_res: 48}}
 #       quick: {dataset: "wake-word stand-in from real speech; networks saved by the quick wake-word run (or small ones trained inline)", time: "4 min on 2 CPU cores", params: {}}
-#       paper: {dataset: "wake-word stand-in from real speech; the 10+10 networks of the paper-profile wake-word run", time: "target 15 min on one H100 (not measured: no GPU here)", params: {source: "paper", wk_n_train: 1000, wk_n_val: 500, wk_n_test: 1000, n_val: 500, n_test: 1000, n_val_mismatch: 100, chunk: 100, n_draws: 10, n_val_draws: 5, n_neurons: 768, n_neurons_force: 768, n_force_train: 1000}}
+#       paper: {dataset: "wake-word stand-in from real speech; the 10+10 networks of the paper-profile wake-word run", time: "target 15 min on one H100 (not measured: no GPU here)", params: {source: "paper", wk_n_train: 1000, wk_n_val: 500, wk_n_test: 1000, n_val: 500, n_test: 1000, n_val_mismatch: 100, chunk: 100, n_draws: 10, n_val_draws: 5, n_neurons: 768, n_neurons_force: 768, n_force_train: 1000, n_neurons_res: 768}}
 # ---
 
 # %% [markdown]
@@ -44,8 +44,11 @@
 #
 # **Baselines.** FORCE is perturbed too (quantisation and mismatch, the experiments the paper ran on
 # it); when the wake-word chapter has not saved a FORCE network, a small one is trained here. The
-# reservoir and the BPTT network are not available as perturbable networks yet, so claims that
-# need them are marked *not testable here*.
+# liquid-state **reservoir** is trained here with the wake-word chapter's recipe (same seeds, same
+# training clips, ridge readout) and perturbed by quantisation, mismatch (5-30 %) and membrane noise,
+# the three experiments the paper ran on it (it has no reservoir in the neuron-death experiment).
+# The BPTT network is not available as a perturbable network yet, so claims that need it are
+# marked *not testable here*.
 
 # %% tags=["parameters"]
 profile = "quick"          # smoke | quick | paper (set by the runner)
@@ -70,6 +73,10 @@ theta0 = 0.5               # integral rule threshold (paper: 0.5)
 force = True               # also perturb the FORCE baseline (quantisation and mismatch, as the paper)
 n_neurons_force = 128      # FORCE neurons when trained here (paper: 768)
 n_force_train = 10         # FORCE training clips when trained here (RLS, one pass), 0 keeps it untrained (smoke)
+reservoir = True           # also perturb the reservoir baseline (quantisation, mismatch, noise), trained here
+n_neurons_res = 256        # reservoir neurons, as the wake-word run of the same profile (paper: 768)
+ridge_lambda = 100.0       # ridge penalty of the reservoir readout (paper: 100)
+sigmas_res = [0.05, 0.1, 0.2, 0.3]  # reservoir mismatch levels (paper: 5, 10, 20, 30 %)
 # inline training (only when no saved networks are used)
 n_neurons = 128            # spiking neurons (paper: 768)
 n_units = 128              # teacher units (paper: 128)
@@ -82,6 +89,8 @@ g_ebn = 1.5
 # %%
 import re
 import time
+
+from IPython.display import display
 
 import jax
 import jax.numpy as jnp
@@ -98,6 +107,7 @@ from snncore.models import ebn_robust as rb
 t_start = time.perf_counter()
 DT, TAU_MEM = 1e-3, 0.05
 ARCHS = ("ADS + EBN", "ADS, no EBN")
+UNFILTERED = ("FORCE", "reservoir")   # baselines whose outputs are not filtered before the decision
 # validate every level before any work starts
 for b in bits:
     rb.check_perturbation("quantise", b)
@@ -106,6 +116,10 @@ for s_ in sigmas:
     rb.check_perturbation("mismatch", s_)
 for s_ in noise_levels:
     rb.check_perturbation("noise", s_)
+for s_ in sigmas_res:
+    rb.check_perturbation("mismatch", s_)
+if reservoir and n_neurons_res % 8:
+    raise ValueError(f"n_neurons_res ({n_neurons_res}) must be a multiple of 8 (the reservoir's 8 liquids)")
 if source not in ("quick", "paper", "inline"):
     raise ValueError(f"source must be 'quick', 'paper' or 'inline', got {source!r}")
 if synthetic and source != "inline":
@@ -240,7 +254,7 @@ rows = []
 
 def score(arch, i, experiment, level, y_test, counts, gain, draw=0):
     n, cl = nets[arch][i], clean[(arch, i)]
-    pred = rb.decide(y_test, n["B"], theta0, gain, filtered=arch != "FORCE")
+    pred = rb.decide(y_test, n["B"], theta0, gain, filtered=arch not in UNFILTERED)
     rows.append(dict(experiment=experiment, level=level, arch=arch, net=i, draw=draw, gain=gain,
                      acc=float(np.mean(pred == test["labels"])),
                      acc_vs_teacher=float(np.mean(pred == cl["lab_teacher"])),
@@ -401,8 +415,108 @@ if force:
                 yt, cnt = force_run(rb.mismatch_force(n["p"], s_, k), n, "test")
                 score("FORCE", i, "mismatch", s_, yt, cnt, gain, draw=d)
     print(f"FORCE done after {time.perf_counter() - t_start:.1f} s")
+
+# %% [markdown]
+# ## Reservoir baseline: quantisation, mismatch and membrane noise
+# The wake-word chapter does not save its reservoirs, so each is rebuilt here with that chapter's
+# recipe: one reservoir per saved network seed *i* (key 2000 + *i*, `n_neurons_res` neurons), a ridge
+# readout ($\lambda$ = `ridge_lambda`) to the task target on every 10th step of the training clips
+# the online networks saw (`n_ads_train` clips of the data seed's epoch-0 order, from the saved
+# networks' metadata), and the integral-rule boundary *B* fitted on the whole validation split on the
+# unfiltered output. Our reservoir is the chapter's documented simplification of the paper's NEST
+# model (dimensionless LIF at 1 ms, threshold 1, reset 0). The perturbations (`ebn_robust`, notes §2.3,
+# §2.5, §2.6):
+#
+# | experiment | reservoir: what is perturbed | gain refit |
+# |---|---|---|
+# | quantisation | input-layer `w_in`, recurrent `w_rec`, readout weights, each on its own grid (the readout bias, one scalar, stays at full precision) | per bit level, max. validation accuracy, gain ∈ linspace(0.5, 5.5, 100) |
+# | mismatch, σ = 5, 10, 20, 30 % | per neuron τ_mem, τ_syn ← \|N(μ, σμ)\| (independently; raised to 1 ms where smaller, our Euler step), threshold ← \|N(1, σ · gap)\|, recurrent and readout weights × (1 + σξ); input layer unchanged | one gain per (network, σ) from the validation draws, min. MSE to the unperturbed output, linspace(1, 5.5, 100) (as ADS) |
+# | membrane noise | Gaussian noise of std level × (threshold − reset) added to every reservoir V each step | as for ADS |
+#
+# Accuracy is against the true label (the paper's measure for the reservoir); MSE is to the task target.
+
+# %%
+if reservoir:
+    if use_saved:   # the wake-word recipe: epoch-0 order of the data seed, n_ads_train clips
+        m0 = nets[ARCHS[0]][0]["meta"]
+        res_seeds = [n["seed"] for n in nets[ARCHS[0]]]
+        n_res_train = int(m0.get("n_ads_train", n_ads_train))
+        res_idx = np.resize(np.random.default_rng(int(m0["data_seed"]) + 7).permutation(len(data["train"]["features"])),
+                            n_res_train)
+    else:           # inline: the clips the inline ADS networks saw (all training clips in smoke)
+        res_seeds = list(range(len(nets[ARCHS[0]])))
+        n_res_train = n_ads_train if n_ads_train > 0 else len(data["train"]["features"])
+        res_idx = np.arange(n_res_train) % len(data["train"]["features"])
+    n0 = nets[ARCHS[0]][0]
+    _, yt_t0 = teacher_io(n0, "test")
+    lab_t0 = (rb.integral_score_fast(yt_t0, theta0) > n0["teacher_B"]).astype(int)
+    nets["reservoir"] = []
+    t_res = time.perf_counter()
+    for i, s_i in enumerate(res_seeds):
+        rp = ebn.reservoir_init(jax.random.PRNGKey(2000 + s_i), n_neurons_res, 16)
+        H_tr, _ = ebn.reservoir_states(rp, data["train"]["features"][res_idx], sub=10)
+        w_r = ebn.ridge_fit(H_tr, data["train"]["target"][res_idx][:, 9::10], lam=ridge_lambda)
+        del H_tr
+        yv_all, _ = rb.simulate_reservoir(rp, w_r, data["val"]["features"], chunk=chunk)
+        Br = ebn.fit_boundary(rb.integral_score_fast(yv_all[0], theta0), data["val"]["labels"])[0]
+        nets["reservoir"].append(dict(p=rp, w=w_r, B=Br, seed=s_i, teacher=n0["teacher"], teacher_B=n0["teacher_B"],
+                                      A=n0["A"], file="trained here", meta={}))
+        yt0, sp0 = rb.simulate_reservoir(rp, w_r, test["features"], chunk=chunk)
+        clean[("reservoir", i)] = dict(y_val=yv_all[0][:n_val], y_test=yt0[0], cnt=sp0[0][:, None] / n_neurons_res,
+                                       y_teacher=yt_t0, lab_teacher=lab_t0)
+    origin += (f"; reservoir: {len(res_seeds)} x N = {n_neurons_res} trained here (keys 2000 + {res_seeds}, "
+               f"{n_res_train} training clips)")
+
+    def res_score(i, exp, lv, rps, ws, gain, key=None, draws=1):
+        """Test clips through (stacked) perturbed reservoirs; one score row per draw."""
+        yt, sp = rb.simulate_reservoir(rps, ws, test["features"], chunk=chunk, key=key)
+        for d in range(draws):
+            score("reservoir", i, exp, lv, yt[d], sp[d][:, None] / n_neurons_res, gain, draw=d)
+
+    grid_q100 = np.linspace(0.5, 5.5, 100)
+    res_key = jax.random.PRNGKey(seed + 3000)
+    for i, n in enumerate(nets["reservoir"]):
+        cl = clean[("reservoir", i)]
+        for exp in ("quantise", "mismatch", "noise"):
+            score("reservoir", i, exp, 0, cl["y_test"], cl["cnt"], 1.0)
+        for b in bits:
+            rq, wq = rb.quantise_reservoir(n["p"], n["w"], b)
+            yv, _ = rb.simulate_reservoir(rq, wq, val["features"], chunk=chunk)
+            gain, _ = rb.fit_gain_accuracy(yv[0], val["labels"], grid_q100, n["B"], theta0, filtered=False)
+            res_score(i, "quantise", b, rq, wq, gain)
+        for s_ in sigmas_res:
+            res_key, kv, kt, ks = jax.random.split(res_key, 4)
+            rv, wv = rb.mismatch_reservoir_draws(n["p"], n["w"], s_, jax.random.split(kv, n_val_draws))
+            yv, _ = rb.simulate_reservoir(rv, wv, val_mm["features"], chunk=chunk)
+            gain = rb.fit_gain_mse(yv, np.broadcast_to(cl["y_val"][:n_val_mismatch], yv.shape), grid_m)
+            rt, wt = rb.mismatch_reservoir_draws(n["p"], n["w"], s_, jax.random.split(kt, n_draws))
+            res_score(i, "mismatch", s_, rt, wt, gain, draws=n_draws)
+        for lv in noise_levels:
+            res_key, kv, kt = jax.random.split(res_key, 3)
+            rn = rb.membrane_noise_reservoir(n["p"], lv)
+            yv, _ = rb.simulate_reservoir(rn, n["w"], val["features"], chunk=chunk, key=kv)
+            gain = rb.fit_gain_mse(yv[0], cl["y_val"], grid_n)
+            res_score(i, "noise", lv, rn, n["w"], gain, key=kt)
+    print(f"reservoir done after {time.perf_counter() - t_start:.1f} s "
+          f"({time.perf_counter() - t_res:.1f} s for the reservoir)")
+
+# %% [markdown]
+# The clean reservoir rows below should match the reservoir row of the wake-word page (same
+# reservoir, readout and boundary; here on the first `n_test` test clips only). **Why the reservoir's
+# output MSE explodes** (a development measurement, `quick` data, reservoir seed 0, 3 draws, gain 1,
+# 2026-11-23): the ridge readout sums 256 filtered spike traces of mean ≈ 10 (44 Hz through a 256-ms
+# synapse) with weights of both signs, Σ|w_i h_i| ≈ 30 per step, to produce an output of mean
+# |y| ≈ 0.06, a cancellation of about 500 : 1. A 5 % multiplicative error on the readout weights
+# alone raised the MSE from 0.043 to 0.045–0.70 (3 draws), while 5 % mismatch of the neurons'
+# τ, thresholds and recurrent weights alone left it at 0.042–0.075. At 10 % the neuron and
+# recurrent mismatch together reached 0.1–10.6 although each part alone stayed below 0.09, and at
+# 30 % τ or threshold mismatch alone reached 0.1–11. The gain refit cannot help: its grid starts
+# at 1 and a gain scales the error with the signal.
+# The paper's reservoir (readout also ridge-trained) shows the same blow-up (MSE 0.016 → 1.25 at 5 %).
+
+# %%
 df = pd.DataFrame(rows)
-ALL = tuple(a for a in (*ARCHS, "FORCE") if a in set(df.arch))
+ALL = tuple(a for a in (*ARCHS, "FORCE", "reservoir") if a in set(df.arch))
 
 # %% [markdown]
 # ## Numbers: medians and interquartile ranges over networks (and draws), beside the paper
@@ -431,6 +545,12 @@ PAPER = {
     ("noise", "ADS, no EBN", "acc"): {0: .902, 0.01: .876, 0.05: .754, 0.1: .604},
     ("noise", "ADS + EBN", "mse_tgt"): {0: .017, 0.1: .111},
     ("noise", "ADS + EBN", "rate_hz"): {0: 3.2, 0.1: 10.3},
+    ("quantise", "reservoir", "acc"): {0: .892, 6: .481, 5: .519, 4: .562, 3: .556, 2: .546},
+    ("quantise", "reservoir", "mse_tgt"): {0: .016, 6: 6.1, 5: 10.1, 4: 1.1, 3: .087, 2: .055},
+    ("mismatch", "reservoir", "acc"): {0: .89, 0.05: .523, 0.1: .512, 0.2: .502, 0.3: .510},
+    ("mismatch", "reservoir", "mse_tgt"): {0: .016, 0.05: 1.25, 0.1: 6.19, 0.2: 10.5, 0.3: 31.8},
+    ("noise", "reservoir", "acc"): {0: .888, 0.01: .853, 0.05: .700, 0.1: .483},
+    ("noise", "reservoir", "mse_tgt"): {0: .016, 0.1: .534},
 }
 METRICS = {"quantise": ["acc", "mse_tgt", "rate_hz"], "death": ["acc", "mse_teacher", "rate_hz"],
            "mismatch": ["acc_vs_teacher", "acc", "mse_tgt"], "noise": ["acc", "mse_tgt", "rate_hz"]}
@@ -479,9 +599,11 @@ tables["mismatch"]
 tables["noise"]
 
 # %% [markdown]
-# The baselines' published medians, for reference only (**not run here**: the wake-word chapter
-# does not yet provide trained FORCE, reservoir or BPTT networks). Accuracy against true labels,
-# except mismatch for FORCE (against the teacher's label).
+# The reservoir appears in the quantisation, mismatch (up to 30 %) and noise tables above; the paper
+# has no reservoir in the neuron-death experiment, so neither has this chapter. The baselines'
+# published medians in one place (FORCE and the reservoir are run above; **BPTT is not run here**:
+# no perturbable BPTT network exists yet). Accuracy against true labels, except mismatch for FORCE
+# (against the teacher's label).
 
 # %%
 pd.DataFrame([
@@ -499,7 +621,7 @@ pd.DataFrame([
 # ## Figures
 
 # %%
-colors = {"ADS + EBN": "C0", "ADS, no EBN": "C1", "FORCE": "C2"}
+colors = {"ADS + EBN": "C0", "ADS, no EBN": "C1", "FORCE": "C2", "reservoir": "C4"}
 
 
 def curve(ax, exp, metric, levels, xvals, xlabel, ylabel, title, logy=False):
@@ -568,21 +690,25 @@ fig.tight_layout()
 plt.show()
 
 # %%
-fig, ax = plt.subplots(1, 2, figsize=(13, 3.8))
+lv_m = sorted(set(df[df.experiment == "mismatch"].level))
+fig, ax = plt.subplots(1, 3, figsize=(16, 3.8))
 for k, (metric, ylab) in enumerate((("acc_vs_teacher", "accuracy vs teacher label"),
+                                    ("acc", "accuracy vs true label"),
                                     ("mse_tgt", "MSE to task target"))):
     pos = 0
     ticks, labels = [], []
-    for lv in [0] + list(sigmas):
+    for lv in lv_m:
+        start = pos
         for arch in ALL:
             v = df[(df.experiment == "mismatch") & (df.arch == arch) & np.isclose(df.level, lv)][metric]
-            bp = ax[k].boxplot([v], positions=[pos], widths=0.6, patch_artist=True)
-            bp["boxes"][0].set_facecolor(colors[arch])
+            if len(v):
+                bp = ax[k].boxplot([v], positions=[pos], widths=0.6, patch_artist=True)
+                bp["boxes"][0].set_facecolor(colors[arch])
             pv = PAPER.get(("mismatch", arch, metric), {}).get(lv)
             if pv is not None:
                 ax[k].plot(pos, pv, "k*", ms=9)
             pos += 1
-        ticks.append(pos - (len(ALL) + 1) / 2)
+        ticks.append((start + pos - 1) / 2)
         labels.append(f"{lv:.0%}")
         pos += 0.8
     ax[k].set_xticks(ticks, labels)
@@ -590,9 +716,10 @@ for k, (metric, ylab) in enumerate((("acc_vs_teacher", "accuracy vs teacher labe
     ax[k].set_ylabel(ylab)
     ax[k].set_title(f"Mismatch: {ylab}")
     ax[k].legend([plt.Rectangle((0, 0), 1, 1, fc=colors[a]) for a in ALL] + [plt.Line2D([], [], ls="", marker="*", color="k")],
-                 [f"{a} (ours)" for a in ALL] + ["paper median (ADS + EBN, FORCE)"], fontsize=7)
-ax[1].set_yscale("log")
-fig.suptitle(f"Device mismatch ({profile}; {len(nets[ARCHS[0]])} net(s) x {n_draws} draws x {n_test} test clips per level)")
+                 [f"{a} (ours)" for a in ALL] + ["paper median (Hey Snips)"], fontsize=7)
+ax[2].set_yscale("log")
+fig.suptitle(f"Device mismatch ({profile}; {len(nets[ARCHS[0]])} net(s) x {n_draws} draws x {n_test} test clips per level; "
+             f"paper: ADS/FORCE vs teacher label, reservoir vs true label)")
 fig.tight_layout()
 plt.show()
 
@@ -613,7 +740,9 @@ plt.show()
 # ## The headline claims
 # A claim about accuracy can only be tested when the unperturbed networks are clearly better than
 # chance; below 0.65 clean test accuracy the verdict is "not testable here" (the MSE numbers above
-# still show the trend).
+# still show the trend). "The reservoir collapses at 5 % mismatch" is judged on accuracy (median at
+# 5 % within 10 points of chance) when the clean reservoir is above 0.65, and otherwise on the output
+# MSE alone (median MSE to the target at least ten times the clean one at 5 %; the paper's is 78 times).
 
 # %%
 E, NE = ARCHS
@@ -640,20 +769,48 @@ claims.append(dict(claim="40 % neuron death costs about 8 pts with EBN, about 40
 # 2. smallest MSE growth under mismatch
 gE = med("mismatch", E, max(sigmas), "mse_tgt") / max(med("mismatch", E, 0, "mse_tgt"), 1e-12)
 gN = med("mismatch", NE, max(sigmas), "mse_tgt") / max(med("mismatch", NE, 0, "mse_tgt"), 1e-12)
-if "FORCE" in ALL:
-    gF = med("mismatch", "FORCE", max(sigmas), "mse_tgt") / max(med("mismatch", "FORCE", 0, "mse_tgt"), 1e-12)
-    vF = "confirmed against FORCE" if gE < gF else "not confirmed against FORCE"
-    weak = "" if all(usable.values()) else "; weak evidence: the networks are near chance on the task"
-    v2 = f"{vF}; BPTT and reservoir not available{weak}{reduced}"
-    oF = f", FORCE x{gF:.1f}"
+bases = [a for a in ("FORCE", "reservoir") if a in ALL and max(sigmas) in set(df[(df.experiment == "mismatch") & (df.arch == a)].level)]
+if bases:
+    g_b = {a: med("mismatch", a, max(sigmas), "mse_tgt") / max(med("mismatch", a, 0, "mse_tgt"), 1e-12) for a in bases}
+    vF = "; ".join(("confirmed against " if gE < g else "not confirmed against ") + a for a, g in g_b.items())
+    weak = "" if all(usable.values()) else "; weak evidence: some networks are near chance on the task"
+    missing = ", ".join(["BPTT"] + [a for a in ("FORCE", "reservoir") if a not in bases])
+    v2 = f"{vF}; {missing} not available{weak}{reduced}"
+    oF = "".join(f", {a} x{g:.1f}" for a, g in g_b.items())
 else:
     v2, oF = "not testable here: no baseline networks", ""
 claims.append(dict(claim="ADS has the smallest MSE growth under mismatch",
                    paper="ADS-EBN x2.6 at 20 % (0.017 -> 0.044); FORCE x8.7, BPTT x2.9, reservoir x650",
                    ours=f"ADS-EBN x{gE:.1f}, ADS no-EBN x{gN:.1f}{oF} at {max(sigmas):.0%}", verdict=v2))
 # 3. reservoir collapse
-claims.append(dict(claim="the reservoir collapses already at 5 % mismatch", paper="accuracy 0.892 -> 0.523",
-                   ours="no reservoir network", verdict="not testable here: reservoir not available yet"))
+# 3. reservoir collapse at 5 % mismatch. Accuracy: the median at 5 % falls to within 10 pts of chance
+# (majority class of the test clips). Output MSE (used alone when the clean reservoir is near chance):
+# the median MSE to the target grows at least tenfold at 5 % (paper: x78, 0.016 -> 1.25).
+chance = float(max(np.mean(test["labels"]), 1 - np.mean(test["labels"])))
+if "reservoir" in ALL and 0.05 in sigmas_res:
+    r_lv = [0] + list(sigmas_res)
+    r_acc = {lv: med("mismatch", "reservoir", lv) for lv in r_lv}
+    r_mse = {lv: med("mismatch", "reservoir", lv, "mse_tgt") for lv in r_lv}
+    s5 = rb.summarise(df[(df.experiment == "mismatch") & (df.arch == "reservoir") & np.isclose(df.level, 0.05)]["acc"])
+    ratio = {lv: r_mse[lv] / max(r_mse[0], 1e-12) for lv in sigmas_res}
+    first10 = next((lv for lv in sigmas_res if ratio[lv] >= 10), None)
+    mse_txt = f"output MSE x{ratio[0.05]:.1f} at 5 % (paper x78)"
+    if first10 is not None and first10 != 0.05:
+        mse_txt += f", first x10 or more at {first10:.0%} (x{ratio[first10]:.0f})"
+    if r_acc[0] >= 0.65:
+        v3 = (("confirmed" if r_acc[0.05] <= chance + 0.10 else "not confirmed")
+              + f" on accuracy ({r_acc[0]:.3f} -> {r_acc[0.05]:.3f}, chance {chance:.2f}); {mse_txt}" + reduced)
+    else:
+        v3 = (("confirmed" if ratio[0.05] >= 10 else "not confirmed") + f" on the output MSE ({mse_txt}); "
+              f"accuracy not testable: clean reservoir {r_acc[0]:.3f} is near chance" + reduced)
+    o3 = (f"accuracy {' / '.join(f'{r_acc[lv]:.3f}' for lv in r_lv)} at {' / '.join(f'{lv:.0%}' for lv in r_lv)} "
+          f"(5 %: IQR {s5['q25']:.3f}-{s5['q75']:.3f}; chance {chance:.2f}); MSE to target "
+          f"{' / '.join(f'{r_mse[lv]:.3g}' for lv in r_lv)}")
+else:
+    v3, o3 = "not testable here: reservoir not run (reservoir = False or 5 % not in sigmas_res)", "not run"
+claims.append(dict(claim="the reservoir collapses already at 5 % mismatch",
+                   paper="accuracy 0.89 -> 0.523 (5 %), 0.512, 0.502, 0.510 (10, 20, 30 %); MSE 0.016 -> 1.25, 6.19, 10.5, 31.8",
+                   ours=o3, verdict=v3))
 # 4. quantisation
 q5 = 100 * (med("quantise", E, 5) - med("quantise", E, 0)) if 5 in bits else np.nan
 q4 = 100 * (med("quantise", E, 4) - med("quantise", E, 0)) if 4 in bits else np.nan
@@ -668,11 +825,14 @@ claims.append(dict(claim="ADS with EBN holds its accuracy down to 5 bits",
                    ours=f"5 bits {q5:+.0f} pts, 4 bits {q4:+.0f} pts vs full precision (clean {clean_acc[E]:.3f})",
                    verdict=v))
 claims_df = pd.DataFrame(claims)
-claims_df
+with pd.option_context("display.max_colwidth", None):   # the verdicts are sentences: show them whole
+    display(claims_df)
 
 # %%
 wall = time.perf_counter() - t_start
-study = dict(n_nets={a: len(nets[a]) for a in ARCHS}, n_neurons=n_neurons, n_val=n_val, n_test=n_test,
+study = dict(n_nets={a: len(nets[a]) for a in ALL}, n_neurons=n_neurons,
+             n_neurons_res=n_neurons_res if reservoir else None, sigmas_res=sigmas_res if reservoir else None,
+             ridge_lambda=ridge_lambda, n_val=n_val, n_test=n_test,
              n_draws=n_draws, n_val_draws=n_val_draws, bits=bits, sigmas=sigmas, noise_levels=noise_levels,
              networks=origin, gain_protocol=rb.GAIN_PROTOCOL)
 if profile == "paper":  # results/ archives full-scale runs only
@@ -726,7 +886,15 @@ pd.DataFrame(arch_rows)
 # * **Protocol details not in the notes**, chosen by us and listed in `ebn_robust.GAIN_PROTOCOL`: the
 #   gain criterion for mismatch and noise (MSE to the unperturbed output) and the noise gain grid;
 #   6-bit quantisation of EBN nets without the post-hoc scaling (none is listed for 6 bits).
-# * **Baselines**: FORCE only (quantisation, mismatch), and in `quick` a small FORCE network trained
-#   here on a few clips unless the wake-word chapter saved one. Reservoir and BPTT are not perturbed:
-#   no perturbable trained networks of them exist here yet. FORCE membrane noise needs a noise term
-#   in the FORCE simulator (not there yet).
+# * **Baselines**: FORCE (quantisation, mismatch), and in `quick` a small FORCE network trained
+#   here on a few clips unless the wake-word chapter saved one; the reservoir (quantisation, mismatch,
+#   noise), trained here with the wake-word chapter's recipe (`quick`: one reservoir of 256 neurons
+#   on 40 clips, as that chapter's quick run; `paper`: one per network seed, 768 neurons). BPTT is
+#   not perturbed: no perturbable trained BPTT network exists here yet. FORCE membrane noise needs a
+#   noise term in the FORCE simulator (not there yet).
+# * **Reservoir model.** Ours is the wake-word chapter's simplification of the paper's NEST liquid
+#   (dimensionless LIF at 1 ms, weights calibrated by us, one synaptic time constant per neuron where
+#   NEST has excitatory and inhibitory ones), so the size of the effect of a 5 % change of τ,
+#   threshold or weights need not match the NEST model's; mismatched time constants below 1 ms are
+#   raised to 1 ms (our Euler step; the notes only replace exact zeros by 1 ms). The readout bias
+#   of the ridge regression is neither quantised nor mismatched (the notes name weight matrices only).

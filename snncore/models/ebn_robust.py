@@ -402,9 +402,20 @@ def quantise_reservoir(rp, w_readout, bits: int):
     The readout bias ``w_readout[-1]`` (one scalar; the notes name matrices only) stays at full
     precision. Returns ``(rp_q, w_readout_q)``."""
     bits = check_perturbation("quantise", bits)
-    w = jnp.asarray(w_readout, jnp.float32)
-    wq = jnp.concatenate([quantise_matrix(w[:-1], bits), w[-1:]])
-    return rp._replace(w_in=quantise_matrix(rp.w_in, bits), w_rec=quantise_matrix(rp.w_rec, bits)), wq
+    return _quantise_reservoir_core(rp, jnp.asarray(w_readout, jnp.float32), jnp.float32(2 ** bits - 1))
+
+
+def _quantise_steps(M, n_steps):
+    """:func:`quantise_matrix` with the number of steps ``2^bits - 1`` traced (one compilation)."""
+    q = (jnp.max(M) - jnp.min(M)) / n_steps
+    safe = jnp.where(q > 0, q, 1.0)
+    return jnp.where(q > 0, safe * jnp.round(M / safe), M)
+
+
+@jax.jit
+def _quantise_reservoir_core(rp, w, n_steps):
+    wq = jnp.concatenate([_quantise_steps(w[:-1], n_steps), w[-1:]])
+    return rp._replace(w_in=_quantise_steps(rp.w_in, n_steps), w_rec=_quantise_steps(rp.w_rec, n_steps)), wq
 
 
 def _mismatch_reservoir_core(rp, w_readout, sigma, key):
