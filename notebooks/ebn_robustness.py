@@ -17,7 +17,7 @@
 #     depends: [ebn_wakeword]
 #     profiles:
 #       smoke: {dataset: "synthetic wake-word clips of the real shapes, tiny networks trained inline (no data files)", time: "35 s", params: {source: "inline", synthetic: true, clip_s: 2.0, n_neurons: 64, n_units: 128, n_val: 8, n_test: 8, chunk: 8, n_draws: 2, n_val_draws: 2, teacher_steps: 0, n_ads_train: 0, n_neurons_force: 32, n_force_train: 0, n_neurons_res: 48}}
-#       quick: {dataset: "wake-word stand-in from real speech; networks saved by the quick wake-word run (or small ones trained inline)", time: "4 min on 2 CPU cores", params: {}}
+#       quick: {dataset: "wake-word stand-in from real speech; networks saved by the quick wake-word run (or small ones trained inline)", time: "4-5 min on 2 CPU cores", params: {}}
 #       paper: {dataset: "wake-word stand-in from real speech; the 10+10 networks of the paper-profile wake-word run", time: "target 15 min on one H100 (not measured: no GPU here)", params: {source: "paper", wk_n_train: 1000, wk_n_val: 500, wk_n_test: 1000, n_val: 500, n_test: 1000, n_val_mismatch: 100, chunk: 100, n_draws: 10, n_val_draws: 5, n_neurons: 768, n_neurons_force: 768, n_force_train: 1000, n_neurons_res: 768}}
 # ---
 
