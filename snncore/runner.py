@@ -188,6 +188,11 @@ def coerce(name: str, value: Any, default: Any, *, from_text: bool) -> Any:
     elif isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if from_text and isinstance(value, str):   # YAML 1.1 reads "5e-6" (no dot) as text
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif isinstance(default, str):
         if isinstance(value, str):
             return value

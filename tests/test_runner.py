@@ -71,6 +71,10 @@ def test_parameter_checking(nbdir):
         runner.resolve_parameters(sec, "quick", {"flag": "3"}, from_text=True)
     with pytest.raises(ParameterError, match="profile"):
         runner.resolve_parameters(sec, "huge")
+    # YAML 1.1 reads "5e-6" (no dot) as a string: a float parameter still takes it
+    assert runner.resolve_parameters(sec, "quick", {"rate": "5e-6"}, from_text=True)["rate"] == 5e-6
+    with pytest.raises(ParameterError, match="expects a float"):
+        runner.resolve_parameters(sec, "quick", {"rate": "fast"}, from_text=True)
     got = runner.resolve_parameters(sec, "quick", {"n": "7", "rate": "10", "label": "10", "flag": "true"},
                                     from_text=True)
     assert got == {"profile": "quick", "n": 7, "rate": 10.0, "label": "10", "flag": True}
