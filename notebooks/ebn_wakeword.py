@@ -126,7 +126,8 @@ plt.show()
 y_tr = data["train"]["target"][..., None]
 teacher = ebn.teacher_init(seeds.model, 16, n_units, 1)
 t0 = time.perf_counter()
-teacher_key = json.dumps(dict(task=data["meta"]["task_version"], seed=seed, n=[n_train, n_val, n_test],
+teacher_key = json.dumps(dict(loss="tau floor + tau max + W_rec + diag + bias (ebn.md 1.1)",
+                              task=data["meta"]["task_version"], seed=seed, n=[n_train, n_val, n_test],
                               clip_s=clip_s, n_units=n_units, steps=teacher_steps, batch=teacher_batch,
                               lr=teacher_lr, synthetic=synthetic), sort_keys=True)
 teacher_ckpt = cache_dir("ebn_networks") / f"teacher_{hashlib.sha256(teacher_key.encode()).hexdigest()[:16]}.npz"

@@ -83,7 +83,7 @@ print(f"profile {profile}: N = {n_neurons}, eta = {eta}" + (f" -> {eta_end}" if 
 u_tr, y_tr, _ = ebn.xor_dataset(n_teacher_train, data_seed)
 teacher = ebn.teacher_init(seeds.model, 1, n_units, 1)
 teacher, t_hist = ebn.train_teacher(seeds.train, teacher, u_tr, y_tr, steps=teacher_steps,
-                                    batch=teacher_batch, lr=teacher_lr, reg={"bias": 0.0},
+                                    batch=teacher_batch, lr=teacher_lr, reg={"bias": 0.0, "tau_max": 0.0},
                                     log_every=max(1, teacher_steps // 10))
 run_teacher = jax.jit(jax.vmap(lambda u: ebn.teacher_forward(teacher, u)))
 

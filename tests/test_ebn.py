@@ -122,6 +122,26 @@ def test_teacher_step_and_gradient():
     assert float(jnp.abs(g.tau).sum()) > 0
 
 
+def test_teacher_loss_regularisers_closed_form():
+    """Every term of the Hey Snips script's loss (ebn.md §1.1), by hand."""
+    p = ebn.teacher_init(jax.random.PRNGKey(3), 2, 4, 1)
+    p = p._replace(tau=jnp.asarray([0.010, 0.016, 0.050, 0.215], jnp.float32), b=jnp.full(4, 0.02))
+    U = np.random.default_rng(4).normal(size=(2, 30, 2)).astype(np.float32)
+    Y = np.random.default_rng(5).normal(size=(2, 30, 1)).astype(np.float32)
+    loss, mse = ebn.teacher_loss(p, U, Y)
+    P = {f: np.asarray(getattr(p, f), np.float64) for f in p._fields}
+    tau = P["tau"]
+    want = (float(mse) + 1e6 * np.mean(np.where(tau < 0.015, np.exp(-(tau - 0.015)), 0.0))
+            + 1.0 * np.max(np.maximum(tau - 0.015, 0.0) ** 2)             # 0.2^2 = 0.04
+            + np.mean(P["w_rec"] ** 2) + np.mean(np.abs(np.diag(P["w_rec"]))) + 1000 * np.mean(P["b"] ** 2))
+    assert float(loss) == pytest.approx(want, rel=1e-5)
+    on, _ = ebn.teacher_loss(p, U, Y, reg={"tau": 0.0})          # small totals: float32 resolves 0.04
+    off, _ = ebn.teacher_loss(p, U, Y, reg={"tau": 0.0, "tau_max": 0.0})
+    assert float(on) - float(off) == pytest.approx(0.2 ** 2, rel=1e-4)
+    with pytest.raises(ValueError, match="unknown regulariser"):
+        ebn.teacher_loss(p, U, Y, reg={"tau_min": 1.0})
+
+
 def test_ebn_autoencoder_tracks_slow_target():
     # With the code's constants (L1 thresholds, input gain A = 200) the feed-forward path alone
     # decodes a slow 64-dim target only coarsely; the error-feedback loop k W_in^T (x^ - x~) of the

@@ -121,13 +121,21 @@ def teacher_forward(p: TeacherParams, u, dt: float = DT):
 
 def teacher_loss(p: TeacherParams, u, y_star, dt: float = DT, *, tau_min: float = 0.015,
                  reg: Optional[dict] = None):
-    """Batch loss ``u [B, T, Nin]``, ``y_star [B, T, Nout]``: MSE plus the script's regularisers
-    (tau floor, mean W_rec^2, mean |diag W_rec|, bias^2). Returns ``(loss, mse)``."""
-    reg = {"w_rec": 1.0, "diag": 1.0, "bias": 1000.0, "tau": 1e6, **(reg or {})}
+    """Batch loss ``u [B, T, Nin]``, ``y_star [B, T, Nout]``: MSE plus the Hey Snips script's
+    regularisers (ebn.md §1.1): tau floor ``1e6 mean(exp(-(tau - tau_min)))`` over units below it,
+    ``1.0 max(relu(tau - tau_min)^2)`` (keeps the slowest unit fast), ``1.0 mean W_rec^2``,
+    ``1.0 mean |diag W_rec|``, ``1000 mean b^2``. ``reg`` overrides the weights by name
+    (``tau``, ``tau_max``, ``w_rec``, ``diag``, ``bias``). Returns ``(loss, mse)``."""
+    reg = {"w_rec": 1.0, "diag": 1.0, "bias": 1000.0, "tau": 1e6, "tau_max": 1.0, **(reg or {})}
+    unknown = set(reg) - {"w_rec", "diag", "bias", "tau", "tau_max"}
+    if unknown:
+        raise ValueError(f"teacher_loss: unknown regulariser(s) {sorted(unknown)}; valid: tau, tau_max, "
+                         "w_rec, diag, bias")
     y = jax.vmap(lambda uu: teacher_forward(p, uu, dt)[2])(u)
     mse = jnp.mean((y - y_star) ** 2)
     below = p.tau < tau_min
     tau_pen = reg["tau"] * jnp.mean(jnp.where(below, jnp.exp(-(p.tau - tau_min)), 0.0))
+    tau_pen = tau_pen + reg["tau_max"] * jnp.max(jax.nn.relu(p.tau - tau_min) ** 2)
     loss = (mse + tau_pen + reg["w_rec"] * jnp.mean(p.w_rec ** 2)
             + reg["diag"] * jnp.mean(jnp.abs(jnp.diag(p.w_rec))) + reg["bias"] * jnp.mean(p.b ** 2))
     return loss, mse
