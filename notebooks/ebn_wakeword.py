@@ -69,6 +69,7 @@ resume = False           # cache the teacher and checkpoint online training; res
 archive_nets = False     # archive each trained ADS variant under results/ebn/ (paper profile)
 
 # %%
+import functools
 import hashlib
 import json
 import os
@@ -146,16 +147,44 @@ t_teacher = time.perf_counter() - t0
 run_teacher = jax.jit(jax.vmap(lambda u: ebn.teacher_forward(teacher, u)))
 
 
-def teacher_split(split, chunk=32):
-    a, c, y = [], [], []
+CHUNK = 50   # clips per teacher/network call
+
+
+def teacher_chunks(split, idx=None, chunk=CHUNK):
+    """The teacher's (a, A c, y) for the clips ``idx`` of a split, ``chunk`` clips at a time.
+    Nothing of size [clips, T, 128] is kept for a whole split: at paper scale the activations and
+    inputs of all 2,500 clips would take ~13 GB."""
     f = data[split]["features"]
-    for i in range(0, len(f), chunk):
-        aa, cc, yy = run_teacher(jnp.asarray(f[i:i + chunk]))
-        a.append(np.asarray(aa)); c.append(np.asarray(cc)); y.append(np.asarray(yy[..., 0]))
-    return np.concatenate(a), A * np.concatenate(c), np.concatenate(y)
+    idx = np.arange(len(f)) if idx is None else np.asarray(idx)
+    for i in range(0, len(idx), chunk):
+        aa, cc, yy = run_teacher(jnp.asarray(f[idx[i:i + chunk]]))
+        yield np.asarray(aa), A * np.asarray(cc), np.asarray(yy[..., 0])
 
 
-tv = {s: teacher_split(s) for s in ("val", "test")}
+@functools.lru_cache(maxsize=4)
+def teacher_clip(split, i):
+    """(a, A c) of one clip (online training and FORCE use one clip at a time)."""
+    aa, cc, _ = run_teacher(jnp.asarray(data[split]["features"][i:i + 1]))
+    return np.asarray(aa[0]), A * np.asarray(cc[0])
+
+
+class ClipSeq:
+    """A lazy [clips, T, Nc] sequence for ``ebn.train_online_nets`` / ``ebn.force_train``:
+    ``len()`` and ``seq[j]`` computed from the teacher on demand (``what``: "a" or "c";
+    ``scale`` multiplies the input, 1/A gives FORCE's unamplified input)."""
+
+    def __init__(self, split, idx, what, scale=1.0):
+        self.split, self.idx, self.what, self.scale = split, np.asarray(idx), what, scale
+
+    def __len__(self):
+        return len(self.idx)
+
+    def __getitem__(self, j):
+        a, c = teacher_clip(self.split, int(self.idx[j]))
+        return a if self.what == "a" else c * self.scale
+
+
+ty = {s: np.concatenate([y for _, _, y in teacher_chunks(s)]) for s in ("val", "test")}
 
 
 def decide(y_val, y_test, filtered=True):
@@ -168,9 +197,9 @@ def decide(y_val, y_test, filtered=True):
 
 
 lab_t = data["test"]["labels"]
-teacher_dec = decide(tv["val"][2], tv["test"][2], filtered=False)
-teacher_acc07 = float(np.mean((tv["test"][2] > 0.7).any(-1) == lab_t))
-teacher_mse = float(np.mean((tv["test"][2] - data["test"]["target"]) ** 2))
+teacher_dec = decide(ty["val"], ty["test"], filtered=False)
+teacher_acc07 = float(np.mean((ty["test"] > 0.7).any(-1) == lab_t))
+teacher_mse = float(np.mean((ty["test"] - data["test"]["target"]) ** 2))
 print("teacher MSE by step:", [(s, round(m, 4)) for s, m in t_hist], f"({t_teacher:.0f} s)")
 print(f"teacher test accuracy: integral rule {teacher_dec['acc']:.3f} (B = {teacher_dec['B']:.2f}), "
       f"any(y > 0.7) {teacher_acc07:.3f}; MSE to target {teacher_mse:.4f}")
@@ -220,10 +249,10 @@ print(f"teacher test accuracy: integral rule {teacher_dec['acc']:.3f} (B = {teac
 # paper's $A$. The XOR chapter shows the implementation reaching 100 % when the budget allows it.
 
 # %%
-a_tr, c_tr, _ = teacher_split("train")
 # epoch e visits n_ads_train clips in its own seeded order (epoch 0's order is also the
 # reservoir's training set); online training validates every `block` clips
-perms = [np.resize(np.random.default_rng(seed + 7 + e).permutation(len(c_tr)), n_ads_train)
+n_tr = len(data["train"]["features"])
+perms = [np.resize(np.random.default_rng(seed + 7 + e).permutation(n_tr), n_ads_train)
          for e in range(max(ads_epochs, force_epochs))]
 order = perms[0]
 block = ads_block if ads_block > 0 else n_ads_train
@@ -233,19 +262,21 @@ ads_idx = np.concatenate(perms[:ads_epochs])
 
 
 def epoch_data(e):
-    """Training clips of epoch e (FORCE)."""
-    return c_tr[perms[e]], a_tr[perms[e]]
+    """Training clips of epoch e (FORCE: unamplified input), computed clip by clip."""
+    return ClipSeq("train", perms[e], "c", 1.0 / A), ClipSeq("train", perms[e], "a")
 
 
 def block_data(b):
     """Training clips of validation block b (online ADS)."""
     idx = ads_idx[b * block:(b + 1) * block]
-    return c_tr[idx], a_tr[idx]
+    return ClipSeq("train", idx, "c"), ClipSeq("train", idx, "a")
 
 
 def evaluate(p, split):
-    a, c, y = tv[split]
-    out = ebn.ads_evaluate(p, c, xhat=a, readout=teacher.w_out, batch=50)
+    outs = [ebn.ads_evaluate(p, c, xhat=a, readout=teacher.w_out, batch=CHUNK)
+            for a, c, _ in teacher_chunks(split)]
+    out = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+    y = ty[split]
     y_f = ebn.filter_1d(out["y"][..., 0])
     return dict(y=out["y"][..., 0], y_f=y_f,
                 rate_hz=float(out["n_spikes"].sum() / (n_neurons * out["n_spikes"].size * DT)),
@@ -330,15 +361,22 @@ print("networks saved under", net_dir if profile != "smoke" else "(not saved in 
 # robustness chapter.
 
 # %%
-a_v, c_v, y_v = tv["val"]
-a_te, c_te, y_te = tv["test"]
+y_te = ty["test"]
+
+
+def force_eval(fp, split):
+    """FORCE with a fixed decoder on a whole split, chunk by chunk (unamplified input)."""
+    outs = [ebn.force_evaluate(fp, c / A, a, readout=teacher.w_out) for a, c, _ in teacher_chunks(split)]
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
 for idx in range(n_nets):
     fp = ebn.force_init(jax.random.PRNGKey(1000 + idx), n_neurons_force, n_units)
     best_fp, best_acc, stall, t0, f_hist = fp, -1.0, 0, time.perf_counter(), []
     for e in range(force_epochs):
         c_e, a_e = epoch_data(e)
-        fp, errs = ebn.force_train(fp, c_e / A, a_e, readout=teacher.w_out, progress=tqdm)
-        ov = ebn.force_evaluate(fp, c_v / A, a_v, readout=teacher.w_out)
+        fp, errs = ebn.force_train(fp, c_e, a_e, readout=teacher.w_out, progress=tqdm)
+        ov = force_eval(fp, "val")
         acc = float(np.mean((ov["y"][..., 0] > 0.7).any(-1) == data["val"]["labels"]))
         f_hist.append({"epoch": e + 1, "train_err2": float(np.mean(errs)), "val_acc_0.7": acc})
         if acc >= best_acc:
@@ -348,8 +386,8 @@ for idx in range(n_nets):
             if stall >= 2:
                 break
     t_tr = time.perf_counter() - t0
-    ov = ebn.force_evaluate(best_fp, c_v / A, a_v, readout=teacher.w_out)
-    ot = ebn.force_evaluate(best_fp, c_te / A, a_te, readout=teacher.w_out)
+    ov = force_eval(best_fp, "val")
+    ot = force_eval(best_fp, "test")
     dec = decide(ov["y"][..., 0], ot["y"][..., 0], filtered=False)
     rows.append({"model": "FORCE", "net": idx, "test acc": dec["acc"], "val acc": dec["val_acc"],
                  "B": dec["B"], "MSE to target": float(np.mean((ot["y"][..., 0] - data["test"]["target"]) ** 2)),
@@ -395,7 +433,7 @@ for idx in range(n_nets):
     dec = decide(y_rv, y_rt, filtered=False)
     rows.append({"model": "reservoir", "net": idx, "test acc": dec["acc"], "val acc": dec["val_acc"],
                  "B": dec["B"], "MSE to target": float(np.mean((y_rt - data["test"]["target"]) ** 2)),
-                 "MSE to teacher out": float(np.mean((y_rt - tv["test"][2]) ** 2)), "dynamics MSE": np.nan,
+                 "MSE to teacher out": float(np.mean((y_rt - ty["test"]) ** 2)), "dynamics MSE": np.nan,
                  "rate (Hz)": float(n_sp.sum() / (n_neurons_res * n_sp.size * DT)), "train s (all nets)": t_tr})
     nets[("reservoir", idx)] = (rp, {"y_f": y_rt}, dec)
     print(f"reservoir #{idx}: test acc {dec['acc']:.3f} ({t_tr:.0f} s)")
@@ -422,7 +460,7 @@ if bptt_steps > 0:
         dec = decide(y_bv, y_bt, filtered=False)
         rows.append({"model": "BPTT", "net": idx, "test acc": dec["acc"], "val acc": dec["val_acc"],
                      "B": dec["B"], "MSE to target": float(np.mean((y_bt - data["test"]["target"]) ** 2)),
-                     "MSE to teacher out": float(np.mean((y_bt - tv["test"][2]) ** 2)), "dynamics MSE": np.nan,
+                     "MSE to teacher out": float(np.mean((y_bt - ty["test"]) ** 2)), "dynamics MSE": np.nan,
                      "rate (Hz)": float(n_bt.sum() / (n_neurons_bptt * n_bt.size * DT)),
                      "train s (all nets)": t_tr})
         nets[("BPTT", idx)] = (bp, {"y_f": y_bt}, dec)
@@ -478,11 +516,11 @@ summary
 neg_i = int(np.flatnonzero(lab_t == 0)[0])
 ads_shown = "ADS + EBN" if ("ADS + EBN", 0) in nets else "ADS, no EBN"
 p_ebn = nets[(ads_shown, 0)][0]
-sim = ebn.ads_simulate(p_ebn, tv["test"][1][ex_i], readout=teacher.w_out, record_spikes=True)
+sim = ebn.ads_simulate(p_ebn, teacher_clip("test", ex_i)[1], readout=teacher.w_out, record_spikes=True)
 fig, ax = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
 for row, i in enumerate((ex_i, neg_i)):
     ax[row].plot(t_s, data["test"]["target"][i], "k--", lw=1, label="target y*")
-    ax[row].plot(t_s, tv["test"][2][i], label="teacher output")
+    ax[row].plot(t_s, ty["test"][i], label="teacher output")
     for arch in [a for a in ("ADS + EBN", "ADS, no EBN", "FORCE", "reservoir") if (a, 0) in nets]:
         ax[row].plot(t_s, nets[(arch, 0)][1]["y_f"][i], lw=0.9,
                      label=f"{arch} ({'filtered' if arch.startswith('ADS') else 'unfiltered'})")

@@ -368,7 +368,6 @@ def ads_evaluate(p: ADSParams, c_tilde, *, xhat=None, readout=None, dt: float = 
 
 
 @functools.partial(jax.jit, static_argnames=("dt", "record_spikes"))
-@functools.partial(jax.jit, static_argnames=("dt", "record_spikes"))
 def _train_trial_stepwise(p, w_slow, c_tilde, xhat, k, eta, readout, dt, record_spikes):
     """Reference form of :func:`_train_trial`: the weights are updated in the scan carry at
     every step (an N x N read-modify-write per 1-ms step). Kept for the equality tests."""
