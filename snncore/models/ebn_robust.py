@@ -263,21 +263,31 @@ def simulate(ps: ebn.ADSParams, c_tilde, readout, *, key=None, chunk: int = 50, 
     readout = jnp.asarray(readout, jnp.float32)
     if readout.shape != (nc, 1):
         raise ValueError(f"simulate: readout must be [{nc}, 1], got {readout.shape}")
-    D, B = int(ps.v0.shape[0]), c_tilde.shape[0]
+    D = int(ps.v0.shape[0])
     noisy = bool(np.any(np.asarray(ps.noise_std) != 0))
     key = jax.random.PRNGKey(0) if key is None else key
+    return _over_clip_chunks(lambda cc, keys: _sim(ps, cc, readout, keys, noisy, dt),
+                             c_tilde, D, chunk, key)
+
+
+def _over_clip_chunks(run, x, n_draws: int, chunk: int, key):
+    """Call ``run(x_chunk [chunk, ...], keys [D, chunk, 2]) -> (a [D, chunk, ...], b [D, chunk])``
+    over ``x [B, ...]`` in chunks of ``chunk`` clips (the last one zero-padded so every call has
+    one shape and compiles once), with keys folded from ``key`` and the chunk's offset; returns
+    both outputs concatenated along the clip axis, padding dropped."""
+    B = x.shape[0]
     chunk = max(1, min(chunk, B))
-    ys, cs = [], []
+    outs_a, outs_b = [], []
     for i in range(0, B, chunk):
-        cc = c_tilde[i:i + chunk]
-        n = cc.shape[0]
+        xx = x[i:i + chunk]
+        n = xx.shape[0]
         if n < chunk:
-            cc = np.concatenate([cc, np.zeros((chunk - n,) + cc.shape[1:], cc.dtype)])
-        keys = jax.random.split(jax.random.fold_in(key, i), D * chunk).reshape(D, chunk, -1)
-        y, cnt = _sim(ps, jnp.asarray(cc), readout, keys, noisy, dt)
-        ys.append(np.asarray(y)[:, :n])
-        cs.append(np.asarray(cnt)[:, :n])
-    return np.concatenate(ys, 1), np.concatenate(cs, 1)
+            xx = np.concatenate([xx, np.zeros((chunk - n,) + xx.shape[1:], xx.dtype)])
+        keys = jax.random.split(jax.random.fold_in(key, i), n_draws * chunk).reshape(n_draws, chunk, -1)
+        a, b = run(jnp.asarray(xx), keys)
+        outs_a.append(np.asarray(a)[:, :n])
+        outs_b.append(np.asarray(b)[:, :n])
+    return np.concatenate(outs_a, 1), np.concatenate(outs_b, 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,16 +518,5 @@ def simulate_reservoir(rps, w_readouts, u, *, key=None, chunk: int = 20):
         raise ValueError(f"simulate_reservoir: readout must be [{N + 1}] per draw, got {w_readouts.shape}")
     noisy = bool(np.any(np.asarray(rps.noise_std) != 0))
     key = jax.random.PRNGKey(0) if key is None else key
-    B = u.shape[0]
-    chunk = max(1, min(chunk, B))
-    ys, ss = [], []
-    for i in range(0, B, chunk):
-        uu = u[i:i + chunk]
-        n = uu.shape[0]
-        if n < chunk:
-            uu = np.concatenate([uu, np.zeros((chunk - n,) + uu.shape[1:], uu.dtype)])
-        keys = jax.random.split(jax.random.fold_in(key, i), D * chunk).reshape(D, chunk, -1)
-        y, s = _sim_reservoir(rps, w_readouts, jnp.asarray(uu), keys, noisy)
-        ys.append(np.asarray(y)[:, :n])
-        ss.append(np.asarray(s)[:, :n])
-    return np.concatenate(ys, 1), np.concatenate(ss, 1)
+    return _over_clip_chunks(lambda uu, keys: _sim_reservoir(rps, w_readouts, uu, keys, noisy),
+                             u, D, chunk, key)
