@@ -65,6 +65,7 @@ theta0 = 0.5             # integral rule: per-step threshold (paper: 0.5)
 force_epochs = 1         # FORCE baseline epochs over the online clips (paper: up to 15, early stop)
 archs = ["ebn", "noebn"]  # which Network ADS variants to train (ebn: g_ebn; noebn: no fast connections)
 ads_block = 0            # clips between validations (0: once per epoch, the paper); model selection per block
+max_rate_hz = 400.0      # online training stops a variant as "ran away" above this mean rate
 resume = False           # cache the teacher and checkpoint online training; resume after an interruption
 archive_nets = False     # archive each trained ADS variant under results/ebn/ (paper profile)
 
@@ -295,7 +296,7 @@ def validate(p):
 ARCHS = {"ebn": ("ADS + EBN", True), "noebn": ("ADS, no EBN", False)}
 if not set(archs) <= set(ARCHS) or not archs:
     raise ValueError(f"archs must be a non-empty subset of {sorted(ARCHS)}, got {archs}")
-rows, nets, hists = [], {}, {}
+rows, nets, hists, diverged = [], {}, {}, {}
 net_dir = cache_dir("ebn_networks")
 for arch_id in archs:
     arch, use_ebn = ARCHS[arch_id]
@@ -309,11 +310,39 @@ for arch_id in archs:
             if resume else None)
     t0 = time.perf_counter()
     # all networks of one architecture train together: one vmapped scan per clip
-    trained, arch_hists = ebn.train_online_nets(ebn.stack_params(p0s), block_data,
-                                                epochs=n_ads_train * ads_epochs // block,
-                                                eta=eta, k0=k0, k_floor=k_floor, readout=teacher.w_out,
-                                                validate=validate, progress=tqdm, checkpoint=ckpt,
-                                                checkpoint_key=run_key, checkpoint_every=25)
+    try:
+        trained, arch_hists = ebn.train_online_nets(ebn.stack_params(p0s), block_data,
+                                                    epochs=n_ads_train * ads_epochs // block,
+                                                    eta=eta, k0=k0, k_floor=k_floor, readout=teacher.w_out,
+                                                    validate=validate, progress=tqdm, checkpoint=ckpt,
+                                                    checkpoint_key=run_key, checkpoint_every=25,
+                                                    max_rate_hz=max_rate_hz)
+    except ebn.DivergenceError as err:
+        # a run-away is a result, not a crash: record it (with what the checkpoint knows about the
+        # run up to its last save) and go on with the other variants and the baselines
+        t_tr = time.perf_counter() - t0
+        info = {"arch": arch, "error": str(err), "train_s": t_tr}
+        got = load_checkpoint(ckpt, {"ws": ebn.stack_params(p0s).w_slow,
+                                     "best_ws": ebn.stack_params(p0s).w_slow}) if ckpt else None
+        if got is not None:
+            st_, _, meta_ = got
+            w_ = np.asarray(st_["ws"])
+            info.update(histories=meta_["hists"], clips_at_last_save=int(meta_["epoch"]) * block + int(meta_["sample"]),
+                        rates_since_last_block=meta_["spikes"],
+                        spectral_radius=[float(np.abs(np.linalg.eigvals(w)).max()) for w in w_])
+        diverged[arch] = info
+        print(f"{arch}: online training RAN AWAY ({err}); no network of this variant is kept. "
+              f"Validation history up to then: {info.get('histories')}")
+        if archive_nets and not synthetic:
+            runs.save_result("ebn", f"wakeword_{profile}_ads_{arch_id}_N{n_neurons}", dict(
+                key=run_key, arch=arch, n_neurons=n_neurons, n_nets=n_nets, eta=eta, k0=k0, k_floor=k_floor,
+                n_ads_train=n_ads_train, ads_epochs=ads_epochs, block=block, n_train=n_train, n_val=n_val,
+                n_test=n_test, teacher_acc=teacher_dec["acc"], teacher_steps=teacher_steps,
+                untrained_test=dict(rate_hz=untrained["rate_hz"], dyn_mse=untrained["dyn_mse"],
+                                    out_mse_rate=untrained["out_mse_rate"]),
+                rows=[], histories=info.get("histories", []), diverged=info,
+                task=data["meta"]["task_version"]), profile=profile, dataset=dataset, wall_time_s=t_tr)
+        continue
     t_tr = time.perf_counter() - t0
     arch_rows = []
     for idx, (p, hist) in enumerate(zip(trained, arch_hists)):
@@ -481,7 +510,11 @@ paper = {"teacher": 0.905, "ADS + EBN": 0.856, "ADS, no EBN": 0.904, "FORCE": 0.
 summary = [{"model": "teacher (128 tanh units)", "test acc (median)": teacher_dec["acc"], "spread": "1 net",
             "MSE to target": teacher_mse, "rate (Hz)": np.nan, "paper acc": paper["teacher"]}]
 for arch in ("ADS + EBN", "ADS, no EBN"):
-    d = df[df.model == arch]
+    d = df[df.model == arch] if len(df) else df
+    if arch in diverged:
+        summary.append({"model": f"{arch} (N = {n_neurons})", "test acc (median)": np.nan,
+                        "spread": f"ran away after {diverged[arch].get('clips_at_last_save', '?')}+ clips",
+                        "MSE to target": np.nan, "rate (Hz)": np.nan, "paper acc": paper[arch]})
     if not len(d):
         continue
     summary.append({"model": f"{arch} (N = {n_neurons})", "test acc (median)": d["test acc"].median(),
@@ -514,9 +547,13 @@ summary
 
 # %%
 neg_i = int(np.flatnonzero(lab_t == 0)[0])
-ads_shown = "ADS + EBN" if ("ADS + EBN", 0) in nets else "ADS, no EBN"
-p_ebn = nets[(ads_shown, 0)][0]
-sim = ebn.ads_simulate(p_ebn, teacher_clip("test", ex_i)[1], readout=teacher.w_out, record_spikes=True)
+ads_shown = next((a for a in ("ADS + EBN", "ADS, no EBN") if (a, 0) in nets), None)
+if ads_shown is not None:
+    p_ebn = nets[(ads_shown, 0)][0]
+    sim = ebn.ads_simulate(p_ebn, teacher_clip("test", ex_i)[1], readout=teacher.w_out, record_spikes=True)
+else:
+    sim = {"spikes": np.zeros((len(t_s), n_neurons), np.uint8)}
+    print("no ADS network was kept (see above): the raster panel is empty")
 fig, ax = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
 for row, i in enumerate((ex_i, neg_i)):
     ax[row].plot(t_s, data["test"]["target"][i], "k--", lw=1, label="target y*")
@@ -533,7 +570,8 @@ tt, nn = np.nonzero(sp)
 ax[2].plot(tt * DT, nn, "|", ms=1.5, color="k")
 ax[2].set_ylabel("neuron")
 ax[2].set_xlabel("time (s)")
-ax[2].set_title(f"{ads_shown} raster on clip {ex_i} ({sp.sum() / (n_neurons * sp.shape[0] * DT):.1f} Hz/neuron)")
+ax[2].set_title(f"{ads_shown} raster on clip {ex_i} ({sp.sum() / (n_neurons * sp.shape[0] * DT):.1f} Hz/neuron)"
+                if ads_shown else "no ADS network kept (training ran away)")
 fig.suptitle(f"Wake-word stand-in, {profile} profile (N = {n_neurons})")
 fig.tight_layout()
 plt.show()
@@ -562,9 +600,16 @@ for a in archived:
                           "rate (Hz)": r["rate (Hz)"], "teacher acc": d["teacher_acc"],
                           "test clips": d["n_test"], "device": a["provenance"]["device"],
                           "train h": round(a["wall_time_s"] / 3600, 2)})
-if arch_rows:
+for a in archived:
+    dv = a["data"].get("diverged")
+    if dv:
+        print(f"archived {a['data']['arch']} (N = {a['data']['n_neurons']}, eta = {a['data']['eta']:g}, "
+              f"{a['provenance']['device']}): RAN AWAY after {dv.get('clips_at_last_save', '?')}+ online clips: "
+              f"{dv['error']}; spectral radius of W_slow at the last save {dv.get('spectral_radius')}")
+if arch_rows or any(a["data"].get("histories") for a in archived):
     arch_df = pd.DataFrame(arch_rows)
-    print(arch_df.round(4).to_string(index=False))
+    if len(arch_df):
+        print(arch_df.round(4).to_string(index=False))
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.2))
     for a in archived:
         d = a["data"]
@@ -596,7 +641,9 @@ def gap(ours, ref):
             (f"below paper by {-d:.0f} pts" if d < 0 else f"above paper by {d:.0f} pts"))
 
 
-def verdict(ours, ref):
+def verdict(ours, ref, arch=None):
+    if arch in diverged:
+        return f"ran away during online training ({diverged[arch]['error']})"
     if not np.isfinite(ours):
         return f"not run under this {profile} run (archs = {archs})"
     if profile == "smoke":
@@ -621,10 +668,10 @@ runs.report(dataset=dataset, teacher_acc=teacher_dec["acc"], ads_ebn_acc=med["AD
      "verdict": verdict(teacher_dec["acc"], 0.905)},
     {"item": "Fig. 2, wake word, Network ADS + EBN test accuracy", "paper": "0.856 (N = 768, median of 10)",
      "ours": f"{med['ADS + EBN']:.3f} (N = {n_neurons}, {n_nets} net(s))", "dataset": dataset,
-     "verdict": verdict(med["ADS + EBN"], 0.856)},
+     "verdict": verdict(med["ADS + EBN"], 0.856, "ADS + EBN")},
     {"item": "Fig. 2, wake word, Network ADS without EBN test accuracy", "paper": "0.904 (N = 768, median of 10)",
      "ours": f"{med['ADS, no EBN']:.3f} (N = {n_neurons}, {n_nets} net(s))", "dataset": dataset,
-     "verdict": verdict(med["ADS, no EBN"], 0.904)},
+     "verdict": verdict(med["ADS, no EBN"], 0.904, "ADS, no EBN")},
     *[{"item": f"Fig. 2, wake word, {r['model']} test accuracy (archived paper-scale run, net {r['net']})",
        "paper": "0.856 (N = 768, median of 10)" if "no EBN" not in r["model"] else "0.904 (N = 768, median of 10)",
        "ours": f"{r['test acc']:.3f} on {r['test clips']} after {r['online clips']} online clips ({r['device']})",

@@ -44,3 +44,22 @@ def test_lcsnn_paper_rows_are_saved_and_reused(tmp_path, isolated_cache, shared_
     assert "reused from results/lcsnn/main_paper_rows/row05.json" not in text
     assert json.loads(row.read_text())["data"]["key"]["n_calib"] == 31
     assert curve.stat().st_mtime_ns == curve_time
+
+
+@pytest.mark.notebook
+def test_wakeword_runaway_is_recorded_not_fatal(tmp_path, isolated_cache, monkeypatch):
+    # a variant whose online training runs away is a result: the page still builds, the other
+    # models still run, the summary and scoreboard say "ran away", and an archive records it
+    import json
+    monkeypatch.setenv("SNNCORE_RESULTS", str(tmp_path / "results"))
+    sec = SECTIONS["ebn_wakeword"]
+    rec = runner.execute(sec, "smoke", {"max_rate_hz": 0.0, "archs": ["ebn"], "archive_nets": True,
+                                        "resume": True},
+                         book_dir=tmp_path / "book", force=True, log=lambda *_: None)
+    assert rec["status"] == "ok"
+    text = (tmp_path / "book" / f"{sec.output}.ipynb").read_text()
+    assert "RAN AWAY" in text and "FORCE" in text
+    board = {r["item"]: r for r in rec["reported"]["scoreboard"]}
+    ebn_row = board["Fig. 2, wake word, Network ADS + EBN test accuracy"]
+    assert ebn_row["verdict"].startswith("ran away during online training")
+    assert not list((tmp_path / "results").rglob("*.json"))   # smoke (synthetic) archives nothing
