@@ -411,3 +411,117 @@ def test_blocked_training_equals_stepwise_update(block, T):
     np.testing.assert_allclose(np.asarray(w_blk), np.asarray(w_ref), rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(np.asarray(o_blk["y"]), np.asarray(o_ref["y"]), rtol=1e-4, atol=1e-6)
     assert np.all(np.diag(np.asarray(w_blk - w0)) == 0)           # no autapses learned
+
+
+# ---------------------------------------------------------------------------------------------
+# event-driven evaluation (ebn._simulate_event) against the dense reference (vmap of _simulate)
+# ---------------------------------------------------------------------------------------------
+
+def _dyadic_net(seed, n=40, nc=8, **kw):
+    """A network whose recurrent sums are exact in float32 in any order: every weight of W_fast,
+    W_slow and W_in is a multiple of 2**-8 below 1 in magnitude (N = 40 also exercises the
+    padding of the 32-neuron compaction blocks)."""
+    rng = np.random.default_rng(seed)
+    dy = lambda lo, hi, shape: jnp.asarray(rng.integers(lo, hi + 1, shape) * 2.0 ** -8, jnp.float32)  # noqa: E731
+    p = ebn.ads_init(jax.random.PRNGKey(seed), n, nc, g=1.5)
+    off = 1 - jnp.eye(n)
+    kw = {"bias": jnp.full(n, 1.5, jnp.float32), **kw}     # tonic drive: V settles above threshold
+    w_in = dy(-16, 16, (nc, n)).at[0].set(dy(8, 16, (n,)))  # input channel 0 excites every neuron
+    return p._replace(w_in=w_in, w_fast=dy(-3, 1, (n, n)) * off,
+                      w_slow=dy(-2, 2, (n, n)) * off, **kw)
+
+
+def _dyadic_input(seed, B, T, nc, scale=6):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(-scale, scale + 1, (B, T, nc)) * 2.0 ** -2).astype(np.float32)
+
+
+def _both(p, c, xh, ro, **kw):
+    d = ebn.ads_evaluate(p, c, xhat=xh, readout=ro, event=False)
+    e = ebn.ads_evaluate(p, c, xhat=xh, readout=ro, event=True, **kw)
+    return d, e
+
+
+@pytest.mark.parametrize("k", [1, 3, 8, ebn.EVENT_K])
+def test_event_driven_equals_dense_exactly_on_dyadic_weights(k):
+    p = _dyadic_net(0)
+    B, T, nc = 3, 400, p.w_in.shape[0]
+    c = _dyadic_input(1, B, T, nc)
+    c[1, 150:153, 0] = 512.0     # a burst on channel 0: many neurons at once, more than k per step
+    xh = np.tanh(np.random.default_rng(2).normal(0, 0.5, (B, T, nc))).astype(np.float32)
+    ro = np.random.default_rng(3).normal(0, 0.3, (nc, 2)).astype(np.float32)
+    d, e = _both(p, c, xh, ro, event_k=k)
+    assert d["n_spikes"].sum() > 200                                   # the test is not vacuous
+    if k < 8:
+        assert d["n_spikes"].max() > 3 * k                             # several gather rounds ran
+    np.testing.assert_array_equal(e["n_spikes"], d["n_spikes"])
+    np.testing.assert_allclose(e["y"], d["y"], rtol=1e-5, atol=1e-5)    # x~ kept directly: rounding only
+    np.testing.assert_allclose(e["err2"], d["err2"], rtol=1e-5, atol=1e-5)
+
+
+def test_event_driven_spike_rasters_equal_with_noise_silence_and_adaptation():
+    """Every per-step feature of ads_step at once: current noise (same keys, same draws),
+    silencing window, threshold adaptation; compare the spike raster neuron by neuron."""
+    p = _dyadic_net(4, silence=jnp.zeros(40).at[:10].set(1.0), t_silence=jnp.asarray([0.05, 0.12]),
+                    beta=jnp.float32(0.25), rho=jnp.float32(0.9), noise_std=jnp.float32(2.0))
+    B, T, nc = 2, 300, p.w_in.shape[0]
+    c = _dyadic_input(5, B, T, nc)
+    ro = np.zeros((nc, 1), np.float32)
+    d, e = _both(p, c, None, ro, event_k=2)
+    np.testing.assert_array_equal(e["n_spikes"], d["n_spikes"])
+    # the raster itself: the event path's per-neuron counts over a trial (through ebn_robust's
+    # counts output) and the dense single-trial raster of ads_simulate agree
+    keys = jax.random.split(jax.random.PRNGKey(0), B)
+    ps = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], p)
+    i_in = (jnp.swapaxes(jnp.asarray(c), 0, 1) @ p.w_in)[:, :, None, :]
+    n, _, counts = ebn._simulate_event(ps, i_in, keys[:, None], jnp.asarray(ro), 1e-3, True, 2, "y", True)
+    for b in range(B):
+        ref = ebn.ads_simulate(p, c[b], key=keys[b], record_spikes=True)
+        np.testing.assert_array_equal(np.asarray(counts[b, 0]), np.asarray(ref["spikes"]).sum(0))
+        np.testing.assert_array_equal(np.asarray(n[:, b, 0]), np.asarray(ref["n_spikes"]))
+    assert d["n_spikes"].sum() > 100
+
+
+def test_event_driven_fallback_when_all_neurons_spike_at_once():
+    """A step where every neuron fires: N = 40 spikes need three gather rounds of K = 16 (40 of
+    K = 1); the result must equal the dense product's."""
+    p = _dyadic_net(6)
+    p = p._replace(v0=jnp.full(40, 0.99, jnp.float32))
+    c = _dyadic_input(7, 2, 60, p.w_in.shape[0])
+    c[:, 1:3, 0] = 4096.0                                             # a strong common push
+    for k in (ebn.EVENT_K, 1):
+        d, e = _both(p, c, None, None, event_k=k)
+        assert d["n_spikes"].max() == 40
+        np.testing.assert_array_equal(e["n_spikes"], d["n_spikes"])
+        np.testing.assert_allclose(e["y"], d["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_spike_slots_match_nonzero():
+    rng = np.random.default_rng(8)
+    for n in (5, 32, 40, 100):
+        s = rng.random((6, n)) < rng.choice([0.0, 0.05, 0.3, 1.0], size=(6, 1))
+        for k0, k in ((0, 4), (4, 4), (0, n + 3), (8, 3)):
+            got = np.asarray(ebn._spike_slots(jnp.asarray(s), jnp.int32(k0), k))
+            for m in range(6):
+                want = np.concatenate([np.flatnonzero(s[m]), np.full(n + k + k0, n)])[k0:k0 + k]
+                np.testing.assert_array_equal(got[m], want)
+
+
+def test_event_driven_close_to_dense_on_realistic_network():
+    """ads_init weights (EBN g = 1.5, N = 96), a noisy input strong enough to fire: the spike
+    counts agree step by step on a short trial and the read-out to float rounding."""
+    p = ebn.ads_init(jax.random.PRNGKey(3), 96, 16, g=1.5)
+    p = p._replace(w_slow=jnp.asarray(np.random.default_rng(9).normal(0, 0.02, (96, 96)) * (1 - np.eye(96)),
+                                      jnp.float32))
+    rng = np.random.default_rng(10)
+    c = (np.cumsum(rng.normal(0, 40, (4, 500, 16)), axis=1) * 0.05 + 60 * rng.normal(0, 1, (4, 1, 16))).astype(np.float32)
+    xh = np.tanh(rng.normal(0, 0.5, (4, 500, 16))).astype(np.float32)
+    ro = rng.normal(0, 0.3, (16, 1)).astype(np.float32)
+    d, e = _both(p, c, xh, ro)
+    assert d["n_spikes"].mean() > 1.0
+    np.testing.assert_array_equal(e["n_spikes"], d["n_spikes"])
+    np.testing.assert_allclose(e["y"], d["y"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(e["err2"], d["err2"], rtol=1e-4, atol=1e-5)
+    assert ebn.event_ok(p) and not ebn.event_ok(p._replace(tau_out=p.tau_out.at[0].set(0.05)))
+    with pytest.raises(ValueError, match="tau_out"):
+        ebn.ads_evaluate(p._replace(tau_out=p.tau_out.at[0].set(0.05)), c, event=True)

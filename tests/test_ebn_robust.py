@@ -316,3 +316,41 @@ def test_reservoir_rejects_bad_levels(res):
         rb.simulate_reservoir(rp, w, np.zeros((10, 4)))
     with pytest.raises(ValueError, match="readout"):
         rb.simulate_reservoir(rp, w[:-1], np.zeros((1, 10, 4)))
+
+
+# ---------------------------------------------------------------- event-driven simulate
+
+def _dyadic_draws():
+    """Two networks whose recurrent sums are exact in any order (weights multiples of 2**-8),
+    the second with current noise, a silencing window and threshold adaptation."""
+    from test_ebn import _dyadic_input, _dyadic_net   # tests/ is on sys.path under pytest
+    a = _dyadic_net(0)
+    b = _dyadic_net(4, silence=jnp.zeros(40).at[:10].set(1.0), t_silence=jnp.asarray([0.05, 0.12]),
+                    beta=jnp.float32(0.25), rho=jnp.float32(0.9), noise_std=jnp.float32(2.0))
+    ps = jax.tree_util.tree_map(lambda x, y: jnp.stack([jnp.asarray(x), jnp.asarray(y)]), a, b)
+    c = _dyadic_input(1, 5, 300, 8)
+    c[2, 100:103, 0] = 512.0
+    return ps, c
+
+
+def test_event_simulate_equals_dense_on_dyadic_draws():
+    ps, c = _dyadic_draws()
+    ro = np.random.default_rng(0).normal(0, 0.3, (8, 1)).astype(np.float32)
+    yd, nd = rb.simulate(ps, c, ro, chunk=2, event=False)
+    ye, ne = rb.simulate(ps, c, ro, chunk=2, event=True)
+    assert nd.shape == ne.shape == (2, 5, 40) and yd.shape == ye.shape == (2, 5, 300)
+    assert nd.sum() > 300 and (nd[1, :, :10].sum() < nd[1, :, 10:].sum())
+    np.testing.assert_array_equal(ne, nd)
+    np.testing.assert_allclose(ye, yd, rtol=1e-5, atol=1e-5)
+
+
+def test_event_simulate_close_to_dense_on_mismatch_draws(net):
+    ps = rb.mismatch_draws(net, 0.2, jax.random.split(jax.random.PRNGKey(1), 3))
+    rng = np.random.default_rng(2)
+    c = (60 * rng.normal(0, 1, (4, 1, 6)) + 20 * rng.normal(0, 1, (4, 300, 6))).astype(np.float32)
+    ro = rng.normal(0, 0.3, (6, 1)).astype(np.float32)
+    yd, nd = rb.simulate(ps, c, ro, event=False)
+    ye, ne = rb.simulate(ps, c, ro)                                      # event-driven by default
+    assert nd.sum() > 500
+    np.testing.assert_array_equal(ne, nd)
+    np.testing.assert_allclose(ye, yd, rtol=1e-4, atol=1e-5)

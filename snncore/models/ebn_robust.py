@@ -245,13 +245,26 @@ def _sim(ps, c, readout, keys, noisy, dt):
     return jax.vmap(per_draw, in_axes=(0, None, 0))(ps, c, keys)
 
 
-def simulate(ps: ebn.ADSParams, c_tilde, readout, *, key=None, chunk: int = 50, dt: float = DT):
+@functools.partial(jax.jit, static_argnames=("noisy", "dt", "K"))
+def _sim_event(ps, c, readout, keys, noisy, dt, K=ebn.EVENT_K):
+    """Event-driven :func:`_sim` (same arguments and outputs): all draws and clips in one
+    :func:`snncore.models.ebn._simulate_event` scan."""
+    i_in = jnp.einsum("btc,dcn->tbdn", c, ps.w_in)                 # [T, B, D, N], time-major
+    _, y, counts = ebn._simulate_event(ps, i_in, jnp.swapaxes(keys, 0, 1), readout, dt, noisy, K,
+                                       "y", True)
+    return jnp.transpose(y[..., 0], (2, 1, 0)), jnp.swapaxes(counts, 0, 1)
+
+
+def simulate(ps: ebn.ADSParams, c_tilde, readout, *, key=None, chunk: int = 50, dt: float = DT,
+             event: Optional[bool] = None):
     """Simulate every network of ``ps`` (parameters stacked along a leading *draws* axis, or a
     single network) on every clip of ``c_tilde [B, T, Nc]`` with fixed weights.
 
     Clips are processed in chunks of ``chunk`` (the last one padded, so one compilation serves all);
     the draws axis is vmapped. Returns numpy ``y [D, B, T]`` (task output ``x~ readout``, unfiltered)
-    and ``counts [D, B, N]`` (spikes per neuron per clip)."""
+    and ``counts [D, B, N]`` (spikes per neuron per clip). ``event`` (default: when ``tau_out`` is
+    uniform per network) uses the event-driven path (:func:`snncore.models.ebn._simulate_event`),
+    ``False`` the dense reference."""
     single = np.ndim(ps.v0) == 1
     if single:
         ps = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], ps)
@@ -266,7 +279,14 @@ def simulate(ps: ebn.ADSParams, c_tilde, readout, *, key=None, chunk: int = 50, 
     D = int(ps.v0.shape[0])
     noisy = bool(np.any(np.asarray(ps.noise_std) != 0))
     key = jax.random.PRNGKey(0) if key is None else key
-    return _over_clip_chunks(lambda cc, keys: _sim(ps, cc, readout, keys, noisy, dt),
+    sim = _sim
+    if event is None:
+        event = ebn.event_ok(ps)
+    elif event and not ebn.event_ok(ps):
+        raise ValueError("simulate(event=True) needs tau_out uniform across neurons")
+    if event:
+        sim = _sim_event
+    return _over_clip_chunks(lambda cc, keys: sim(ps, cc, readout, keys, noisy, dt),
                              c_tilde, D, chunk, key)
 
 
