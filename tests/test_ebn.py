@@ -525,3 +525,25 @@ def test_event_driven_close_to_dense_on_realistic_network():
     assert ebn.event_ok(p) and not ebn.event_ok(p._replace(tau_out=p.tau_out.at[0].set(0.05)))
     with pytest.raises(ValueError, match="tau_out"):
         ebn.ads_evaluate(p._replace(tau_out=p.tau_out.at[0].set(0.05)), c, event=True)
+
+
+def test_auto_evaluation_goes_dense_after_a_densely_firing_chunk(monkeypatch):
+    """ads_evaluate(event=None): event-driven first; a chunk whose trials fire at more than
+    EVENT_DENSE_FRACTION of N per step switches the remaining chunks to the dense path."""
+    calls = {"event": 0}
+    real = ebn._evaluate_event
+
+    def counting(*a, **k):
+        calls["event"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(ebn, "_evaluate_event", counting)
+    p = _dyadic_net(0)
+    c = _dyadic_input(1, 3, 100, p.w_in.shape[0])
+    quiet = ebn.ads_evaluate(p, c, batch=1)
+    assert calls["event"] == 3 and quiet["n_spikes"].max(1).mean() < ebn.EVENT_DENSE_FRACTION * 40
+    calls["event"] = 0
+    loud = p._replace(bias=jnp.full(40, 50.0, jnp.float32), w_fast=0 * p.w_fast)  # all fire every step
+    out = ebn.ads_evaluate(loud, c, batch=1)
+    assert calls["event"] == 1
+    np.testing.assert_array_equal(out["n_spikes"], ebn.ads_evaluate(loud, c, event=False)["n_spikes"])
