@@ -678,6 +678,13 @@ runs.report(dataset=dataset, teacher_acc=teacher_dec["acc"], ads_ebn_acc=med["AD
        "dataset": dataset,
        "verdict": gap(r["test acc"], 0.904 if "no EBN" in r["model"] else 0.856)
        + f"; stand-in task, teacher {r['teacher acc']:.3f} on this stand-in"} for r in arch_rows],
+    *[{"item": f"Fig. 2, wake word, {a['data']['arch']} online training at eta = {a['data']['eta']:g} "
+               "(archived paper-scale run)",
+       "paper": "trains stably on Hey Snips (eta = 1e-5, N = 768)",
+       "ours": f"ran away after {a['data']['diverged'].get('clips_at_last_save', '?')}+ clips "
+               f"({a['provenance']['device']})", "dataset": dataset,
+       "verdict": "not reproduced at the paper's learning rate on the stand-in"}
+      for a in archived if a["data"].get("diverged")],
     {"item": "Fig. 2, wake word, FORCE baseline test accuracy", "paper": "0.906 (N = 768, median of 10)",
      "ours": f"{med['FORCE']:.3f} (N = {n_neurons_force}, {n_nets} net(s))", "dataset": dataset,
      "verdict": verdict(med["FORCE"], 0.906)},
