@@ -1,7 +1,15 @@
 """Benchmarks of Network ADS (snncore.models.ebn).
 
 * ``ebn_forward_vmap``: one 5-s wake-word trial (5,000 steps, N = 768, Nc = 128) evaluated with fixed
-  weights, vmapped over B trials (the evaluation path).
+  weights, vmapped over B trials (the dense reference evaluation, ``vmap`` of ``ebn._simulate``).
+  Its white input of std 3 leaves this random network silent (0 spikes); the dense cost does not
+  depend on the rate.
+* ``ebn_forward_vmap_event``: the same work through the event-driven path that ``ads_evaluate``
+  uses (``ebn._simulate_event``), on a *rate-matched* input: smooth Gaussian (20-ms correlation,
+  std 800, ~ the A c_t magnitudes of the wake-word clips) that drives this network at ~12 Hz per
+  neuron (~9 spikes per step per trial), the rate of the trained quick wake-word network on test
+  clips (12.9 Hz at N = 256). The event path's cost grows with the rate, so the silent input
+  would flatter it; ``ebn_forward_vmap_ratematched`` is the dense path on that same input.
 * ``ebn_train_trial``: one online-training trial (5,000 per-step updates of the 768x768 W_slow).
 * ``ebn_train_trial_vmap_nets``: the same trial for several networks at once (vmap over networks,
   the route to the issue's "all seeds together" target).
@@ -31,6 +39,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--smoke", action="store_true")
 ap.add_argument("--batch", type=int, default=8)
 ap.add_argument("--nets", type=int, default=2)
+ap.add_argument("--forward-only", action="store_true", help="time the evaluation forward only (no training records)")
 ap.add_argument("--rockpool", default=os.environ.get("SNNCORE_ROCKPOOL_PYTHON", ""),
                 help="a Python interpreter with Rockpool installed (or SNNCORE_ROCKPOOL_PYTHON)")
 args = ap.parse_args()
@@ -66,8 +75,67 @@ if args.rockpool:
                         f"matrix work per step), same machine, same run", "seconds": rp["median_s"],
                 "times_s": rp["times_s"], "compile_s": rp["compile_s"]}
 
-timeit(forward, p, c, xhat, name="ebn_forward_vmap", part="ebn", repeats=3,
-       work={"trials": B, "steps": B * T}, shapes={**shapes, "B": B}, baseline=baseline)
+def smooth_input(seed, scale, tau=20.0):
+    """Gaussian input with exponential autocorrelation (tau in steps), std ``scale``, [B, T, NC]."""
+    g = np.random.default_rng(seed)
+    x = g.normal(0, 1, (B, T, NC)).astype(np.float32)
+    a, acc = np.float32(np.exp(-1 / tau)), np.zeros((B, NC), np.float32)
+    out = np.empty_like(x)
+    for t in range(T):
+        acc = a * acc + np.float32(np.sqrt(1 - a * a)) * x[:, t]
+        out[:, t] = acc
+    return jnp.asarray(scale * out)
+
+
+keys = jax.random.split(jax.random.PRNGKey(0), B)
+
+
+@jax.jit
+def forward_event(p, c, xhat):
+    return ebn._evaluate_event(p, c, xhat, readout, keys, 1e-3, False, False, ebn.EVENT_K)
+
+
+def rate(out):
+    """Spike statistics of a forward output, with the machine's 1-min load average at the time
+    (the 2-core machine is shared; timings taken under load are slower)."""
+    n = np.asarray(out["n_spikes"])
+    return {"spikes_per_step_per_trial": float(n.mean()), "rate_hz": float(n.mean() / N / 1e-3),
+            "max_spikes_in_a_step": int(n.max()), "load_avg_1min": os.getloadavg()[0]}
+
+
+c_rate = smooth_input(1, 800.0)
+dense_rec = timeit(forward, p, c, xhat, name="ebn_forward_vmap", part="ebn", repeats=3,
+                   work={"trials": B, "steps": B * T, **rate(forward(p, c, xhat))}, shapes={**shapes, "B": B},
+                   baseline=baseline)
+r_rate = rate(forward_event(p, c_rate, xhat))
+dense_rate = timeit(forward, p, c_rate, xhat, name="ebn_forward_vmap_ratematched", part="ebn", repeats=3,
+                    work={"trials": B, "steps": B * T, **r_rate}, shapes={**shapes, "B": B, "input": "smooth std 800"},
+                    baseline=baseline)
+event_rec = timeit(forward_event, p, c_rate, xhat, name="ebn_forward_vmap_event", part="ebn", repeats=3,
+                   work={"trials": B, "steps": B * T, **r_rate},
+                   shapes={**shapes, "B": B, "K": ebn.EVENT_K, "input": "smooth std 800"},
+                   baseline=None if baseline is None else {**baseline, "ours_dense_same_input_s": dense_rate["median_s"]})
+silent = timeit(forward_event, p, c, xhat, name="ebn_forward_vmap_event_silent", part="ebn", repeats=3,
+                record=False)
+# agreement on this input (spike counts step by step; read-out to rounding)
+od, oe = forward(p, c_rate, xhat), forward_event(p, c_rate, xhat)
+same = bool(np.array_equal(np.asarray(od["n_spikes"]), np.asarray(oe["n_spikes"])))
+dy = float(np.abs(np.asarray(od["y"]) - np.asarray(oe["y"])).max())
+print(f"forward, B = {B} trials x {T} steps, N = {N}:")
+print(f"  dense, silent input ({dense_rec['work']['spikes_per_step_per_trial']:.2f} spikes/step/trial): "
+      f"{dense_rec['median_s']:.3f} s")
+print(f"  dense, rate-matched input ({r_rate['spikes_per_step_per_trial']:.2f} spikes/step/trial, "
+      f"{r_rate['rate_hz']:.1f} Hz, max {r_rate['max_spikes_in_a_step']} in a step): {dense_rate['median_s']:.3f} s")
+print(f"  event-driven (K = {ebn.EVENT_K}), same rate-matched input: {event_rec['median_s']:.3f} s "
+      f"({dense_rate['median_s'] / event_rec['median_s']:.1f}x the dense path; spike counts identical: {same}, "
+      f"max |y diff| {dy:.1e})")
+print(f"  event-driven on the silent input (not recorded; the floor: input projection + loop): {silent['median_s']:.3f} s")
+if baseline is not None:
+    print(f"  Rockpool: {baseline['seconds']:.3f} s -> dense {baseline['seconds'] / dense_rec['median_s']:.1f}x, "
+          f"event-driven {baseline['seconds'] / event_rec['median_s']:.1f}x faster than Rockpool")
+
+if args.forward_only:
+    sys.exit(0)
 
 
 def train(p, w, c, xhat):
