@@ -367,22 +367,32 @@ def _event_table(ps):
     return jnp.concatenate([tab, jnp.zeros(tab.shape[:-2] + (1, tab.shape[-1]), tab.dtype)], axis=-2)
 
 
-def _spike_slots(s, k0, K: int):
-    """Indices of the spikes number ``k0 .. k0+K-1`` (counted in increasing neuron order) of each
-    row of ``s`` (bool ``[M, N]``) as ``[M, K]`` int32, with ``N`` where a row has fewer spikes.
-
-    Two-level compaction built from ops XLA runs fast on CPU (a sort or ``jnp.nonzero`` per row
-    costs ~5x more): inclusive spike counts inside blocks of 32 neurons and over blocks come from
-    two tiny triangular matmuls (exact: small integers in float32); spike ``k`` lies in the first
-    block whose running count exceeds ``k`` and at the first position inside it whose count does."""
+def _spike_prefix(s):
+    """Running spike counts of each row of ``s`` (bool ``[M, N]``) for :func:`_spike_slots`:
+    inclusive counts inside blocks of 32 neurons ``[M, NB, 32]``, per block ``[M, NB]`` and up to
+    and including each block ``[M, NB]`` (its last column is the row's total), from two tiny
+    triangular matmuls (exact: small integers in float32)."""
     M, N = s.shape
     BL = _EVENT_BLOCK
     NB = -(-N // BL)
     if NB * BL != N:
         s = jnp.pad(s, ((0, 0), (0, NB * BL - N)))
     wcs = s.astype(jnp.float32).reshape(M, NB, BL) @ jnp.triu(jnp.ones((BL, BL), jnp.float32))
-    bc = wcs[:, :, -1]                                            # spikes per block
-    cb = bc @ jnp.triu(jnp.ones((NB, NB), jnp.float32))           # spikes up to and including block
+    bc = wcs[:, :, -1]
+    return wcs, bc, bc @ jnp.triu(jnp.ones((NB, NB), jnp.float32))
+
+
+def _spike_slots(s, k0, K: int, prefix=None):
+    """Indices of the spikes number ``k0 .. k0+K-1`` (counted in increasing neuron order) of each
+    row of ``s`` (bool ``[M, N]``) as ``[M, K]`` int32, with ``N`` where a row has fewer spikes.
+
+    Two-level compaction built from ops XLA runs fast on CPU (a sort or ``jnp.nonzero`` per row
+    costs ~5x more): with the running counts of :func:`_spike_prefix`, spike ``k`` lies in the
+    first block whose running count exceeds ``k`` and at the first position inside it whose
+    count does."""
+    N = s.shape[1]
+    wcs, bc, cb = _spike_prefix(s) if prefix is None else prefix
+    NB, BL = wcs.shape[1], wcs.shape[2]
     ks = (k0 + jnp.arange(K, dtype=jnp.int32)).astype(jnp.float32)
     blk = jnp.sum(cb[:, None, :] <= ks[None, :, None], axis=2, dtype=jnp.int32)   # [M, K]
     blkc = jnp.minimum(blk, NB - 1)
@@ -422,8 +432,8 @@ def _simulate_event(ps, i_in, keys, readout, dt, noisy, K, out, counts):
     tau_out = ps.tau_out[:, :1]                                               # [P, 1]
     col = lambda x: x[:, None]  # noqa: E731  per-network scalar -> [P, 1]
 
-    def gather_sum(s_flat, k0):
-        g = _spike_slots(s_flat, k0, K).reshape(B, P, K) + off
+    def gather_sum(s_flat, prefix, k0):
+        g = _spike_slots(s_flat, k0, K, prefix).reshape(B, P, K) + off
         acc = tab[g[..., 0]]
         for k in range(1, K):
             acc = acc + tab[g[..., k]]
@@ -446,16 +456,17 @@ def _simulate_event(ps, i_in, keys, readout, dt, noisy, K, out, counts):
         s = v >= theta
         spk = s.astype(v.dtype)
         ada = col(ps.rho) * ada + spk
-        n = jnp.sum(s, axis=-1, dtype=jnp.int32)                                 # [B, P]
         s_flat = s.reshape(M, N)
+        prefix = _spike_prefix(s_flat)
+        n = prefix[2][:, -1].astype(jnp.int32).reshape(B, P)                    # spikes per trial
         n_max = n.max()
 
         def more(c):
             k0, acc = c
-            return k0 + K, acc + gather_sum(s_flat, k0)
+            return k0 + K, acc + gather_sum(s_flat, prefix, k0)
 
         _, rec = jax.lax.while_loop(lambda c: c[0] < n_max, more,
-                                    (jnp.int32(K), gather_sum(s_flat, 0)))
+                                    (jnp.int32(K), gather_sum(s_flat, prefix, 0)))
         i_slow = i_slow * jnp.exp(-dt / ps.tau_slow) + rec[..., N:2 * N] / ps.tau_slow
         i_fast = i_fast * jnp.exp(-dt / ps.tau_fast) + rec[..., :N] / ps.tau_fast
         xt = xt * jnp.exp(-dt / tau_out) + rec[..., 2 * N:] / tau_out
