@@ -17,7 +17,7 @@
 #     profiles:
 #       smoke: {dataset: "synthetic N-MNIST-shaped events (no data files)", time: "35 s", params: {data: "synthetic", float64: false, n_presentations: 10, chunk: 10, level_stride: 10, fb_scales: [0.0, 1.0], n_synthetic: 32}}
 #       quick: {dataset: "real N-MNIST recordings (1,000 train + 100 test)", time: "2.5 min on 2 idle CPU cores (4 min when shared)", params: {}}
-#       paper: {dataset: "N-MNIST stand-in simulated from MNIST (60,000 + 10,000), or the official N-MNIST if present", time: "several hours on 2 CPU cores; GPU recommended", params: {data: "sim", n_presentations: 400000, lr_scale: 1.0, chunk: 1000, level_stride: 1, fb_scales: [0.0, 0.5, 1.0, 2.0, 6.0, 15.0], resume: true}}
+#       paper: {dataset: "N-MNIST stand-in simulated from MNIST (60,000 + 10,000), or the official N-MNIST if present", time: "several hours on 2 CPU cores; GPU recommended", params: {data: "sim", n_presentations: 400000, lr_scale: 1.0, chunk: 1000, level_stride: 1, fb_scales: [0.0, 0.5, 1.0, 2.0, 6.0, 15.0], resume: true, archive_paper: true}}
 # ---
 
 # %% [markdown]
@@ -47,7 +47,7 @@ n_synthetic = 40           # smoke: synthetic samples (train; test is a quarter)
 n_presentations = 1000     # training presentations (paper: 400,000)
 lr_scale = 20.0            # learning-rate multiplier (paper: 1.0; quick compresses training)
 chunk = 100                # presentations per compiled call / checkpoint granularity
-resume = False             # resume training from the cache checkpoint (paper: true)
+resume = False             # resume training and evaluation from the cache (paper: true)
 float64 = True             # train in float64 as ANNarchy does (inference runs in float32)
 fb_scales = [0.0, 1.0, 6.0, 15.0]  # feedback-inhibition scales k applied to Inh->V1 at test time
 level_stride = 3           # use every n-th corruption level (paper: 1, all levels)
@@ -55,11 +55,14 @@ n_train_svm = 0            # training samples for the SVM (0: all)
 n_test = 0                 # test samples (0: all)
 batch = 32                 # samples per batched feature call (x 4 patches x variants)
 svm_max_iter = 2000        # LinearSVC max_iter (original: 2000, time jitter 3000)
+archive_paper = False      # archive results/larisch/robustness_paper.json, partial ones on the way (paper: true)
 
 # %%
 import hashlib
+import io
 import json
 import os
+import pickle
 import time
 import warnings
 
@@ -71,12 +74,14 @@ import jax.numpy as jnp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import sklearn  # noqa: E402
 import tonic.transforms as tt  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
 
 from snncore import runs  # noqa: E402
+from snncore.checkpoint import atomic_write_bytes  # noqa: E402
 from snncore.data import cache_dir, nmnist_sim  # noqa: E402
 from snncore.data.nmnist import EVENT_DTYPE, load_nmnist  # noqa: E402
 from snncore.models import larisch as L  # noqa: E402
@@ -266,9 +271,13 @@ def levels_of(name):
     return pick if pick[-1] == lv[-1] or name != "drop event" else pick + [lv[-1]]  # keep the p = 1 trap
 
 
+def draw_seed(ci, li):
+    return int(np.random.SeedSequence([seed, ci, li]).generate_state(1)[0])
+
+
 def corrupt(name, level, evs, ci, li):
     """Corrupt every sample; the global numpy RNG (tonic's) is seeded from (seed, corruption, level)."""
-    s = int(np.random.SeedSequence([seed, ci, li]).generate_state(1)[0])
+    s = draw_seed(ci, li)
     np.random.seed(s)
     rng = np.random.default_rng(s)
     fn = CORRUPTIONS[name][2]
@@ -302,96 +311,229 @@ plt.show()
 # ## Features and classifier
 # Per sample: four 12×12 patches of the 24×24 crop (TL, TR, BL, BR), each presented for 350 ms
 # to the static network (reset before each), 144 V1 spike counts each → 576 counts. All samples
-# of a batch, their four patches and all feedback variants run in one compiled call. Control:
+# of a batch, their four patches and the feedback variants of a group run in one compiled call. Control:
 # LinearSVC on the raw event counts of the same crop (binary 1-ms raster summed over 350 ms,
 # 2 × 576 = 1152 features). Classifier as the original: `LinearSVC(C=1, multi_class="ovr",
 # max_iter=2000, dual=True)` on unscaled counts, fitted once per variant on clean training
 # features; its `random_state` is fixed from the seed (the original left it unset).
 
 # %%
-def features(evs, desc):
-    F, info = L.extract_features(params, W, evs, batch=batch, fb_scales=fb_scales)
-    return F, info
+# Every evaluation piece (features of one sample set for one k, one fitted SVM, one score) is
+# cached under the cache dir, keyed by a hash of the trained weights and everything that
+# determines it; with `resume = True` a rerun loads the pieces already computed.
+def _hash(obj):
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+
+w_sha1 = hashlib.sha1(b"".join(np.asarray(a).tobytes() for a in jax.tree_util.tree_leaves(W))).hexdigest()
+eval_key = {"train_key": key, "weights_sha1": w_sha1, "presentations": int(ps.i), "params": params._asdict(),
+            "dataset": dataset, "n_synthetic": n_synthetic if data == "synthetic" else None,
+            "n_train_svm": n_svm, "n_test": len(X_test), "inference_dtype": "float32", "batch": batch}
+eval_dir = cache_dir("larisch") / f"eval_{_hash(eval_key)[:12]}"
+pieces = {"reused": 0, "computed": 0}
+
+
+def piece(kind, **k):
+    return eval_dir / f"{kind}_{_hash(k)}.npz"
+
+
+def load_piece(path):
+    if resume and path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                out = {n: z[n] for n in z.files}
+            pieces["reused"] += 1
+            return out
+        except Exception as e:  # truncated or foreign file: recompute it
+            print(f"unreadable cache piece {path.name} ({e}); recomputing it")
+    return None
+
+
+def save_piece(path, **arrays):
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)   # spike counts compress ~10x (paper: ~0.7 GB instead of 7 GB)
+    atomic_write_bytes(path, buf.getvalue())
+    pieces["computed"] += 1
+    return arrays
+
+
+def get_features(set_key, ks, make_events):
+    """Features of one sample set for the scales ks: cached pieces are loaded, the missing
+    scales are simulated together in one call (shared rasters) and saved one piece per k."""
+    out = {k: load_piece(piece("feat", k=k, **set_key)) for k in ks}
+    todo = [k for k in ks if out[k] is None]
+    if todo:
+        evs, meta = make_events()
+        F, info = L.extract_features(params, W, evs, batch=batch, fb_scales=todo)
+        for vi, k in enumerate(todo):
+            out[k] = save_piece(piece("feat", k=k, **set_key), F=F[vi], g_exc=info["g_exc"][vi],
+                                g_inh=info["g_inh"][vi], dropped=info["dropped"], meta=np.array(json.dumps(meta)))
+    return out
+
+
+# the scales in priority order: no feedback, as learned and the strongest first, then the rest
+tiers = [[k for k in fb_scales if k in (0.0, 1.0, max(fb_scales))]]
+tiers += [[k for k in fb_scales if k not in tiers[0]]] if len(tiers[0]) < len(fb_scales) else []
 
 t0 = time.perf_counter()
-F_train, info_train = features(X_train[:n_svm], "train")
-C_train = L.crop_counts(X_train[:n_svm])
+train_set = {"set": "train", "n": n_svm}
+F_train = {}
+for tier in tiers:
+    F_train.update({k: f["F"] for k, f in get_features(train_set, tier, lambda: (X_train[:n_svm], {})).items()})
 y_svm = np.asarray(y_train[:n_svm])
 feat_train_s = time.perf_counter() - t0
-print(f"clean training features: {F_train.shape} in {feat_train_s:.1f} s "
-      f"({1e3 * feat_train_s / (n_svm * 4):.2f} ms per patch for {len(fb_scales)} variants)")
+print(f"clean training features: {len(fb_scales)} x {F_train[fb_scales[0]].shape} in {feat_train_s:.1f} s "
+      f"({1e3 * feat_train_s / (n_svm * 4):.2f} ms per patch for {len(fb_scales)} variants; 0 if cached)")
 
 conv_warnings = {}
+models = {}
 
 
-def fit(X, y, name, max_iter):
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always", ConvergenceWarning)
-        clf = LinearSVC(C=1.0, multi_class="ovr", max_iter=max_iter, dual=True, tol=1e-4,
-                        random_state=seed).fit(X, y)
-    conv_warnings[name] = sum(issubclass(x.category, ConvergenceWarning) for x in w)
+def get_model(k, max_iter):
+    """LinearSVC for variant k ('raw': the event-count control) fitted on the clean training
+    features; fitted once, pickled into the cache, reused by later runs."""
+    if (k, max_iter) in models:
+        return models[(k, max_iter)]
+    name = f"raw, max_iter={max_iter}" if k == "raw" else f"k={k}, max_iter={max_iter}"
+    path = piece("svm", k=k, max_iter=max_iter, C=1.0, tol=1e-4, random_state=seed,
+                 sklearn=sklearn.__version__).with_suffix(".pkl")
+    if resume and path.exists():
+        clf, conv_warnings[name] = pickle.loads(path.read_bytes())
+        pieces["reused"] += 1
+    else:
+        X = L.crop_counts(X_train[:n_svm]) if k == "raw" else F_train[k]
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always", ConvergenceWarning)
+            clf = LinearSVC(C=1.0, multi_class="ovr", max_iter=max_iter, dual=True, tol=1e-4,
+                            random_state=seed).fit(X, y_svm)
+        conv_warnings[name] = sum(issubclass(x.category, ConvergenceWarning) for x in w)
+        atomic_write_bytes(path, pickle.dumps((clf, conv_warnings[name])))
+        pieces["computed"] += 1
+    models[(k, max_iter)] = clf
     return clf
 
 
-models = {}
-for vi, k in enumerate(fb_scales):
-    for mi in (svm_max_iter, 3000):
-        models[(k, mi)] = fit(F_train[vi], y_svm, f"k={k}, max_iter={mi}", mi)
-for mi in (svm_max_iter, 3000):
-    models[("raw", mi)] = fit(C_train, y_svm, f"raw, max_iter={mi}", mi)
-print("ConvergenceWarnings per fit:", conv_warnings)
-
 # %%
-F_clean, info_clean = features(X_test, "test")
+clean_set = {"set": "test", "n": len(X_test), "corruption": "clean"}
+clean = {}
+for tier in tiers:
+    clean.update(get_features(clean_set, tier, lambda: (X_test, {})))
+F_clean = np.stack([clean[k]["F"] for k in fb_scales])
 C_clean = L.crop_counts(X_test)
 ei = pd.DataFrame({"k (Inh->V1 scale)": fb_scales,
-                   "mean g_Exc (mV/ms)": info_clean["g_exc"].mean(1),
-                   "mean g_Inh (mV/ms)": info_clean["g_inh"].mean(1)})
+                   "mean g_Exc (mV/ms)": [clean[k]["g_exc"].mean() for k in fb_scales],
+                   "mean g_Inh (mV/ms)": [clean[k]["g_inh"].mean() for k in fb_scales]})
 ei["E/I ratio"] = ei["mean g_Exc (mV/ms)"] / ei["mean g_Inh (mV/ms)"].replace(0, np.nan)
 ei["V1 spikes per patch"] = F_clean.reshape(len(fb_scales), len(X_test), 4, L.N_EXC).sum(-1).mean((1, 2))
-ei["clean accuracy (%)"] = [100 * (models[(k, svm_max_iter)].predict(F_clean[vi]) == y_test).mean()
+ei["clean accuracy (%)"] = [100 * (get_model(k, svm_max_iter).predict(F_clean[vi]) == y_test).mean()
                             for vi, k in enumerate(fb_scales)]
-raw_clean = 100 * (models[("raw", svm_max_iter)].predict(C_clean) == y_test).mean()
+raw_clean = 100 * (get_model("raw", svm_max_iter).predict(C_clean) == y_test).mean()
 print(f"raw-count control, clean: {raw_clean:.1f} %")
 ei.round(3)
 
 # %% [markdown]
 # ## Accuracy under corruption
+# Evaluated piece by piece: the first group of scales (k = 0, 1 and the strongest) over all
+# corruptions and levels, then the remaining scales. Under `archive_paper` a partial result
+# (`complete: false`) is archived after each finished corruption, so an interrupted run leaves
+# what it finished in `results/larisch/robustness_paper.json` as well as in the cache.
 
 # %%
-results = {}      # (corruption, variant) -> list of accuracies
-records = []
-pred_store = {}
-n_levels = sum(len(levels_of(n)) for n in CORRUPTIONS)
-bar = tqdm(total=n_levels, desc="corruptions", mininterval=5)
-t0 = time.perf_counter()
-for ci, name in enumerate(CORRUPTIONS):
+scores = {}   # (corruption, level, variant) -> score piece (predictions, accuracy, corruption facts)
+
+
+def evaluate_level(ci, name, level, ks, with_raw):
     mi = 3000 if name == "time jitter" else svm_max_iter
-    all_lv = CORRUPTIONS[name][0]
-    for level in levels_of(name):
-        li = all_lv.index(level)
-        evs, meta = corrupt(name, level, X_test, ci, li)
-        F, info = features(evs, name)
-        C = L.crop_counts(evs)
-        row = {"corruption": name, "level": level, **meta, "invalid_events": int(info["dropped"].sum())}
-        for vi, k in enumerate(fb_scales):
-            pred = models[(k, mi)].predict(F[vi])
-            acc = 100 * float((pred == y_test).mean())
-            results.setdefault((name, f"k={k}"), []).append(acc)
-            row[f"k={k}"] = acc
-            pred_store[(name, level, k)] = pred
-            if level == 0:
-                row[f"level0 features equal clean (k={k})"] = bool(np.array_equal(F[vi], F_clean[vi]))
-        acc = 100 * float((models[("raw", mi)].predict(C) == y_test).mean())
-        results.setdefault((name, "raw counts"), []).append(acc)
-        row["raw counts"] = acc
-        records.append(row)
-        bar.update(1)
+    li = CORRUPTIONS[name][0].index(level)
+    set_key = {"set": "test", "n": len(X_test), "corruption": name, "level": level, "draw_seed": draw_seed(ci, li)}
+    memo = []
+
+    def events():   # corrupt only if some piece has to be computed, and only once
+        if not memo:
+            memo.append(corrupt(name, level, X_test, ci, li))
+        return memo[0]
+
+    variants = [(k, f"k={k}") for k in ks] + ([("raw", "raw counts")] if with_raw else [])
+    paths = {var: piece("score", variant=k, max_iter=mi, **set_key) for k, var in variants}
+    got = {var: load_piece(p) for var, p in paths.items()}
+    need = [k for k, var in variants if k != "raw" and got[var] is None]
+    feats = get_features(set_key, need, events) if need else {}
+    for k in need:
+        f = feats[k]
+        pred = get_model(k, mi).predict(f["F"])
+        extra = {"level0_equal_clean": np.array_equal(f["F"], F_clean[fb_scales.index(k)])} if level == 0 else {}
+        got[f"k={k}"] = save_piece(paths[f"k={k}"], pred=pred, acc=100 * float((pred == y_test).mean()),
+                                   meta=f["meta"], dropped=int(f["dropped"].sum()), **extra)
+    if with_raw and got["raw counts"] is None:
+        evs, meta = events()
+        pred = get_model("raw", mi).predict(L.crop_counts(evs))
+        got["raw counts"] = save_piece(paths["raw counts"], pred=pred, acc=100 * float((pred == y_test).mean()),
+                                       meta=np.array(json.dumps(meta)))
+    for var, rec in got.items():
+        scores[(name, level, var)] = rec
+
+
+def collect():
+    """Accuracies of every (corruption, variant) whose levels are all done, and what is missing."""
+    variants = [f"k={k}" for k in fb_scales] + ["raw counts"]
+    res, missing = {}, []
+    for name in CORRUPTIONS:
+        for var in variants:
+            if all((name, lv, var) in scores for lv in levels_of(name)):
+                res[(name, var)] = [float(scores[(name, lv, var)]["acc"]) for lv in levels_of(name)]
+            else:
+                missing.append(f"{name}|{var}")
+    return res, missing
+
+
+def archive(res, missing, extra):
+    full_scale = fb_scales == [0.0, 0.5, 1.0, 2.0, 6.0, 15.0] and level_stride == 1 and n_test <= 0 and n_train_svm <= 0
+    out = {"complete": not missing and full_scale, "missing": missing, "full_scale": full_scale,
+           "fb_scales": fb_scales, "levels": {n: levels_of(n) for n in CORRUPTIONS if any(m == n for m, _ in res)},
+           "results": {f"{n}|{v}": a for (n, v), a in res.items()}, "eval_key": _hash(eval_key), **extra}
+    # a partial result never replaces a complete archive of another evaluation
+    keep = (not out["complete"] and archived and archived["data"].get("complete", True)
+            and archived["data"].get("eval_key") != out["eval_key"])
+    name = "robustness_paper_partial" if keep else "robustness_paper"
+    runs.save_result("larisch", name, out, profile=profile, dataset=dataset, wall_time_s=time.perf_counter() - t_start)
+
+
+archived = runs.load_result("larisch", "robustness_paper")   # read before this run archives anything
+n_levels = sum(len(levels_of(n)) for n in CORRUPTIONS)
+bar = tqdm(total=n_levels * len(tiers), desc="corruptions", mininterval=5)
+t0 = time.perf_counter()
+for ti, tier in enumerate(tiers):
+    for ci, name in enumerate(CORRUPTIONS):
+        for level in levels_of(name):
+            evaluate_level(ci, name, level, tier, with_raw=ti == 0)
+            bar.update(1)
+        if archive_paper and (ti < len(tiers) - 1 or ci < len(CORRUPTIONS) - 1):
+            archive(*collect(), {"ei": ei.to_dict(orient="list"), "raw_clean": raw_clean, "presentations": int(ps.i)})
 bar.close()
 eval_s = time.perf_counter() - t0
+results, missing = collect()
+assert not missing, missing
+for mi in sorted({3000 if n == "time jitter" else svm_max_iter for n in CORRUPTIONS}):
+    for k in fb_scales + ["raw"]:
+        get_model(k, mi)   # SVMs skipped because their scores were cached: loaded for the convergence record
+records, pred_store = [], {}
+for name in CORRUPTIONS:
+    for level in levels_of(name):
+        first = scores[(name, level, f"k={fb_scales[0]}")]
+        row = {"corruption": name, "level": level, **json.loads(str(first["meta"])),
+               "invalid_events": int(first["dropped"])}
+        for k in fb_scales:
+            rec = scores[(name, level, f"k={k}")]
+            row[f"k={k}"] = float(rec["acc"])
+            pred_store[(name, level, k)] = rec["pred"]
+            if level == 0:
+                row[f"level0 features equal clean (k={k})"] = bool(rec["level0_equal_clean"])
+        row["raw counts"] = float(scores[(name, level, "raw counts")]["acc"])
+        records.append(row)
 table = pd.DataFrame(records)
 print(f"evaluated {n_levels} corrupted test sets in {eval_s:.1f} s")
+print(f"evaluation cache {eval_dir.name}: {pieces['reused']} pieces reused, {pieces['computed']} computed")
+print("ConvergenceWarnings per fit:", conv_warnings)
 lvl0 = table[table.level == 0]
 print("level 0 identical to the clean test features in every corruption run:",
       bool(lvl0.filter(like="level0 features equal").all().all()))
@@ -400,7 +542,15 @@ print("bad input handled and counted: empty samples", int(table.empty_samples.su
       "| events outside the sensor", int(table.invalid_events.sum()))
 
 # %%
-archived = runs.load_result("larisch", "robustness_paper")
+if archived:   # an interrupted paper run archives what it finished, with complete: false
+    a_ = archived["data"]
+    state = ("complete" if a_.get("complete", True) else "PARTIAL (complete: false, "
+             + ("unfinished)" if a_.get("missing") else "a subset of the published scales and levels)"))
+    print(f"archived paper-profile result ({archived['profile']}, {archived['provenance'].get('time_utc', '')}): {state}; "
+          f"{len(a_['results'])} curves" + (f"; missing {len(a_['missing'])}: {', '.join(a_['missing'])}"
+                                             if a_.get("missing") else ""))
+else:
+    print("no archived paper-profile result yet (results/larisch/robustness_paper.json)")
 fig, axs = plt.subplots(1, 5, figsize=(22, 4.2), sharey=True)
 cols = plt.cm.viridis(np.linspace(0, 0.85, len(fb_scales)))
 for ax, name in zip(axs, CORRUPTIONS):
@@ -412,7 +562,7 @@ for ax, name in zip(axs, CORRUPTIONS):
     if archived:
         for key_, accs in archived["data"]["results"].items():
             n_, var = key_.split("|")
-            if n_ == name:
+            if n_ == name and len(archived["data"]["levels"].get(name, [])) == len(accs):
                 ax.plot(archived["data"]["levels"][name], accs, ":", lw=1, label=f"archived paper-profile {var}")
     ax.axhline(100 * np.bincount(y_test).max() / len(y_test), color="grey", lw=0.8, ls=":", label="majority class")
     ax.set(title=name, xlabel=CORRUPTIONS[name][1], ylim=(0, 100))
@@ -514,8 +664,8 @@ out = {"fb_scales": fb_scales, "levels": {n: levels_of(n) for n in CORRUPTIONS},
        "results": {f"{n}|{v}": a for (n, v), a in results.items()}, "ei": ei.to_dict(orient="list"),
        "raw_clean": raw_clean, "presentations": int(ps.i), "train_s": train_s, "eval_s": eval_s,
        "conv_warnings": conv_warnings, "table": table.to_dict(orient="list")}
-if profile == "paper":
-    runs.save_result("larisch", "robustness_paper", out, profile=profile, dataset=dataset, wall_time_s=wall)
+if archive_paper:
+    archive(results, missing, {k_: v_ for k_, v_ in out.items() if k_ not in ("fb_scales", "levels", "results")})
 
 score = []
 clean_k1 = float(ei["clean accuracy (%)"][fb_scales.index(k1)])

@@ -1,0 +1,50 @@
+"""The robustness evaluation of larisch_robustness is cached piece by piece: a rerun with
+resume=True reuses every piece and gives the same accuracies; a partial archive is plotted."""
+import json
+import re
+
+import pytest
+
+from snncore import runner
+
+
+def _outputs(path):
+    nb = json.loads(path.read_text())
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+
+
+@pytest.mark.notebook
+def test_robustness_evaluation_resumes_from_cached_pieces(tmp_path, isolated_cache, monkeypatch):
+    monkeypatch.setenv("SNNCORE_RESULTS", str(tmp_path / "results"))
+    sec = runner.discover()["larisch_robustness"]
+    params = {"resume": True, "archive_paper": True}
+    archive = tmp_path / "results" / "larisch" / "robustness_paper.json"
+
+    rec1 = runner.execute(sec, "smoke", params, book_dir=tmp_path / "b1", force=True, log=lambda *_: None)
+    assert rec1["status"] == "ok"
+    text1 = _outputs(tmp_path / "b1" / f"{sec.output}.ipynb")
+    assert re.search(r"0 pieces reused, [1-9]\d* computed", text1)
+    first = json.loads(archive.read_text())["data"]
+    assert first["complete"] is False and first["missing"] == [] and not first["full_scale"]  # smoke: a subset
+    assert len(first["results"]) == 5 * 3     # 5 corruptions x (k = 0, 1, raw counts)
+    pieces = list(isolated_cache.glob("larisch/eval_*/*"))
+    assert pieces and not [p for p in pieces if p.suffix == ".tmp"]
+
+    # as an interrupted paper run leaves it: the last corruption missing, complete: false
+    part = json.loads(archive.read_text())
+    part["data"]["results"] = {k: v for k, v in first["results"].items() if not k.startswith("time jitter")}
+    part["data"]["missing"] = [k for k in first["results"] if k.startswith("time jitter")]
+    archive.write_text(json.dumps(part))
+
+    rec2 = runner.execute(sec, "smoke", params, book_dir=tmp_path / "b2", force=True, log=lambda *_: None)
+    assert rec2["status"] == "ok"
+    text2 = _outputs(tmp_path / "b2" / f"{sec.output}.ipynb")
+    m = re.search(r"(\d+) pieces reused, 0 computed", text2)
+    assert m and int(m.group(1)) > 0, text2[-2000:]
+    assert "PARTIAL (complete: false, unfinished); 12 curves; missing 3: time jitter|k=0.0" in text2
+    second = json.loads(archive.read_text())["data"]
+    for key in ("results", "ei", "raw_clean", "table", "conv_warnings"):
+        assert second[key] == first[key], key
+    assert rec2["reported"]["clean_accuracy_k1"] == rec1["reported"]["clean_accuracy_k1"]
+    assert rec2["reported"]["scoreboard"] == rec1["reported"]["scoreboard"]
