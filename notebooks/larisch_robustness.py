@@ -436,7 +436,10 @@ ei.round(3)
 # Evaluated piece by piece: the first group of scales (k = 0, 1 and the strongest) over all
 # corruptions and levels, then the remaining scales. Under `archive_paper` a partial result
 # (`complete: false`) is archived after each finished corruption, so an interrupted run leaves
-# what it finished in `results/larisch/robustness_paper.json` as well as in the cache.
+# what it finished in `results/larisch/robustness_paper.json` as well as in the cache. A CPU run
+# can do a subset first, e.g. `-p fb_scales "[0.0, 1.0, 15.0]" -p level_stride 2` with
+# `resume = True`: its pieces are keyed per (corruption, level, k) and reused by the full run
+# (a different `n_test` or `n_train_svm` is a different evaluation and reuses nothing).
 
 # %%
 scores = {}   # (corruption, level, variant) -> score piece (predictions, accuracy, corruption facts)
