@@ -7,6 +7,10 @@ inference per image.
   image = median / (N * images)). Also 25 filters.
 * inference: learning off, Poisson encoding included, batched over images (128 per call).
 
+``--impl dense`` times training with the reference formulation of ``simulate_image`` (every
+weight every step), the default ``auto`` the event-driven path where it applies (100 filters);
+the record's ``work`` names the implementation and the 1-minute load average at the start.
+
 Input: real MNIST images from the data root when present, else synthetic MNIST-shaped digits
 (recorded under ``shapes``). Baseline without ``--bindsnet``: BindsNET 0.3.4 (torch, CPU) on
 the same kind of 2-core machine (shared/PEERS.md): LocallyConnectedNetwork 100 filters 0.20
@@ -49,6 +53,8 @@ ap.add_argument("--images", type=int, default=20, help="training images per time
 ap.add_argument("--networks", default="1,4", help="network counts for the vmapped training")
 ap.add_argument("--filters", default="100,25")
 ap.add_argument("--vmap", action="store_true", help="vmap the networks even on a CPU (default there: map)")
+ap.add_argument("--impl", default="auto", choices=("auto", "event", "dense"),
+                help="simulate_image implementation for training (dense = the reference formulation)")
 ap.add_argument("--bindsnet", default=os.environ.get("SNNCORE_BINDSNET_PYTHON", ""),
                 help="a Python interpreter with BindsNET installed (or SNNCORE_BINDSNET_PYTHON): time "
                      "BindsNET's LocallyConnectedNetwork first and use it as the baseline")
@@ -128,15 +134,17 @@ for F in filters:
         mode = "vmap" if N > 1 and args.vmap else "auto"
 
         def fn():
-            return L.train_networks(cfg, hp, st, imgs, orders, keys, chunk=n_img, networks=mode)[0]
+            return L.train_networks(cfg, hp, st, imgs, orders, keys, chunk=n_img, networks=mode, impl=args.impl)[0]
 
-        rec = timeit(fn, name=f"LC {F}f k12: train {n_img} images x {N} networks ({mode})", part="lcsnn",
-                     repeats=args.repeats, work={"images": n_img, "networks": N, "mode": mode},
+        rec = timeit(fn, name=f"LC {F}f k12: train {n_img} images x {N} networks ({mode}, impl {args.impl})",
+                     part="lcsnn", repeats=args.repeats,
+                     work={"images": n_img, "networks": N, "mode": mode, "impl": args.impl,
+                           "load_avg_1min": os.getloadavg()[0]},
                      shapes={"n_y": cfg.n_y, "steps": cfg.time, "dataset": dataset},
                      baseline=base_train, record=record)
         per = rec["median_s"] / (n_img * N)
         bt = base_train["seconds"] or np.nan
-        print(f"LC {F}f train, {N} network(s), {mode}: {1e3 * per:.1f} ms per image per network "
+        print(f"LC {F}f train, {N} network(s), {mode}, impl {args.impl}: {1e3 * per:.1f} ms per image per network "
               f"(BindsNET {bt:.3g} s -> x{bt / per:.0f})")
     st1 = jax.vmap(lambda k: L.init_state(cfg, hp, k))(jax.random.split(jax.random.PRNGKey(0), 1))
     n_inf = 128 if args.smoke else 512
@@ -145,7 +153,7 @@ for F in filters:
         return L.spike_counts(cfg, hp, st1, imgs[:n_inf], jax.random.PRNGKey(3), batch=128)
 
     rec = timeit(inf, name=f"LC {F}f k12: inference {n_inf} images (batch 128)", part="lcsnn",
-                 repeats=args.repeats, work={"images": n_inf, "networks": 1},
+                 repeats=args.repeats, work={"images": n_inf, "networks": 1, "load_avg_1min": os.getloadavg()[0]},
                  shapes={"n_y": cfg.n_y, "steps": cfg.time, "batch": 128, "dataset": dataset},
                  baseline=base_infer, record=record)
     per = rec["median_s"] / n_inf

@@ -311,3 +311,62 @@ def test_thesis_data_split(shared_data):
     assert real.x_train.shape == (60000, 28, 28) and real.x_test.shape == (10000, 28, 28)
     assert real.train_pool[-1] == 49999 and real.calib_pool[0] == 50000 and real.calib_pool[-1] == 59999
     assert real.dataset == "MNIST (real)"
+
+
+def _train_both(arch, F, n_img, comp=False, seed=0):
+    cfg = L.LCConfig(arch, F, 12 if arch != "FC" else 20, 4, comp_learning=comp)
+    hp = L.hparams(0.4, -40.0)
+    imgs, _ = L.synthetic_digits(n_img + 2, np.random.default_rng(seed))
+    imgs = jnp.asarray(L.crop_images(imgs, cfg))
+    st = L.init_state(cfg, hp, jax.random.PRNGKey(seed))
+    out = {}
+    for impl in ("dense", "event"):
+        out[impl] = L.train(cfg, hp, st, imgs, jnp.arange(n_img), jax.random.PRNGKey(7), impl=impl)
+    return cfg, hp, imgs, out
+
+
+@pytest.mark.parametrize("arch,F", [("LC", 30), ("FC", 12), ("C", 6)])
+def test_event_training_equals_dense(arch, F):
+    # several images chained (weights, thresholds and normalisation carried over): the same spikes
+    # every image and the same weights; then inference with the trained networks
+    cfg, hp, imgs, out = _train_both(arch, F, 4)
+    (sd, td), (se, te) = out["dense"], out["event"]
+    np.testing.assert_array_equal(np.asarray(td), np.asarray(te))
+    assert float(np.sum(td)) > 50            # the networks spiked (the learning rule ran)
+    np.testing.assert_allclose(np.asarray(se.w), np.asarray(sd.w), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(se.theta), np.asarray(sd.theta), atol=1e-6)
+    batch = jax.tree_util.tree_map(lambda x: x[None], (sd, se))
+    cd = L.spike_counts(cfg, hp, batch[0], np.asarray(imgs), jax.random.PRNGKey(3), batch=4)
+    ce = L.spike_counts(cfg, hp, batch[1], np.asarray(imgs), jax.random.PRNGKey(3), batch=4)
+    np.testing.assert_array_equal(cd, ce)
+    assert cd.sum() > 0
+
+
+def test_event_training_per_step_and_overflow_fallback():
+    # one image from the same state, spike raster recorded by the dense path; the event path
+    # alone (no fallback) with enough slots gives the same counts; with too few slots it reports
+    # overflow, and simulate_image then returns the dense result
+    cfg = L.LCConfig("LC", 30, 12, 4)
+    hp = L.hparams(0.4, -40.0)
+    st = L.init_state(cfg, hp, jax.random.PRNGKey(1))
+    px = jnp.asarray(L.crop_images(L.synthetic_digits(1, np.random.default_rng(3))[0], cfg)[0])
+    raster = L.encode(cfg, px, jax.random.PRNGKey(4))
+    sd, cd = L.simulate_image(cfg, hp, st, raster, learn_xy=True, impl="dense")
+    se, ce, over = L._simulate_train_event(cfg, hp, st, raster, adapt=True, yy="fixed", slots=cfg.n_y)
+    assert not bool(over) and float(cd.sum()) > 5
+    np.testing.assert_array_equal(np.asarray(cd), np.asarray(ce))
+    np.testing.assert_allclose(np.asarray(se.w), np.asarray(sd.w), atol=1e-6)
+    n_spiking = int((np.asarray(cd) > 0).sum())
+    assert n_spiking >= 2
+    _, _, over = L._simulate_train_event(cfg, hp, st, raster, adapt=True, yy="fixed", slots=n_spiking - 1)
+    assert bool(over)
+    old = L.EVENT_SLOTS
+    try:
+        L.EVENT_SLOTS = n_spiking - 1
+        sf, cf = L.simulate_image(cfg, hp, st, raster, learn_xy=True, impl="event")
+    finally:
+        L.EVENT_SLOTS = old
+    np.testing.assert_array_equal(np.asarray(cf), np.asarray(cd))
+    np.testing.assert_array_equal(np.asarray(sf.w), np.asarray(sd.w))
+    with pytest.raises(ValueError, match="impl"):
+        L.simulate_image(cfg, hp, st, raster, learn_xy=True, impl="sparse")

@@ -48,6 +48,12 @@ steps where no spike happens leave W unchanged; we clamp once at the start of ea
 (where the thesis' first step would do it). ``skip_silent=True`` skips the STDP arithmetic on
 silent steps with ``lax.cond`` (identical results); on CPU the conditional copies the weights and
 is about 3x slower than the plain dense update, so it is off by default.
+
+Event-driven training (``impl="event"``, the default for LC/FC with ``n_y >= 3 * EVENT_SLOTS``):
+a neuron's STDP update is exactly 0 until it spikes in the image, so only the rows of the
+neurons that have spiked are updated, and the other neurons' X current comes from one batched
+matmul with the image's initial weights (:func:`_simulate_train_event`; same spikes and weights
+as the dense path in the tests; ``impl="dense"`` keeps the reference formulation).
 """
 from __future__ import annotations
 
@@ -399,10 +405,52 @@ def _current_pfk(w_pfk, sxp):
     return jnp.einsum("pfk,pk->pf", w_pfk, sxp).T
 
 
+def _x_current_all(cfg: LCConfig, w, raster):
+    """X current ``[T, F, P]`` of every step from the previous step's spikes, fixed weights."""
+    rp = to_patches(cfg, raster)                                   # [T, P, K]
+    prev = jnp.concatenate([jnp.zeros_like(rp[:1]), rp[:-1]], axis=0)   # [T, P, K]
+    if cfg.arch == "C":
+        T_, P_, K_ = prev.shape
+        return (prev.reshape(T_ * P_, K_) @ w.T).reshape(T_, P_, -1).transpose(0, 2, 1)
+    # batched matmul with the patch as the leading batch axis
+    return jnp.einsum("ptk,pkf->ptf", prev.transpose(1, 0, 2), w.transpose(1, 2, 0)).transpose(1, 2, 0)
+
+
 def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn_xy: bool = False,
                    learn_yy: bool = False, adapt: Optional[bool] = None, yy: str = "fixed",
-                   skip_silent: bool = False, record: bool = False):
+                   skip_silent: bool = False, record: bool = False, impl: str = "auto"):
     """Run one image ``raster [time, crop*crop]`` from the reset state.
+
+    ``impl``: ``"dense"`` = the reference formulation (every weight and trace, every step).
+    ``"event"``: with ``learn_xy`` (no ``learn_yy``, LC or FC, no ``record``) the event-driven
+    training path (:func:`_simulate_train_event`), with the dense path as the fallback for an
+    image where more than :data:`EVENT_SLOTS` neurons spike. ``"auto"``: as ``"event"``, but
+    dense when ``n_y < 3 * EVENT_SLOTS`` (measured slower there: 25 filters). All other cases
+    (inference, C, competition learning) run the dense path. Same results up to float rounding
+    of the input current (summation order; identical in the tests).
+    """
+    if impl not in ("auto", "event", "dense"):
+        raise ValueError(f"impl must be 'auto', 'event' or 'dense', got {impl!r}")
+    if adapt is None:
+        adapt = learn_xy or learn_yy
+    dense = functools.partial(_simulate_dense, cfg, hp, state, raster, learn_xy=learn_xy, learn_yy=learn_yy,
+                              adapt=adapt, yy=yy, skip_silent=skip_silent, record=record)
+    if impl == "dense" or not learn_xy or learn_yy or record or cfg.arch == "C":
+        return dense()
+    if yy not in ("fixed", "dense"):
+        raise ValueError(f"yy must be 'fixed' or 'dense', got {yy!r}")
+    if yy == "dense" and state.wyy is None:
+        raise ValueError("yy='dense' / learn_yy need state.wyy (build the config with comp_learning=True)")
+    if impl == "auto" and 3 * EVENT_SLOTS > cfg.n_y:   # too few neurons: the dense update is cheaper
+        return dense()
+    new, cnt, over = _simulate_train_event(cfg, hp, state, raster, adapt=adapt, yy=yy, slots=EVENT_SLOTS)
+    return jax.lax.cond(over, dense, lambda: (new, cnt))
+
+
+def _simulate_dense(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn_xy: bool = False,
+                    learn_yy: bool = False, adapt: Optional[bool] = None, yy: str = "fixed",
+                    skip_silent: bool = False, record: bool = False):
+    """The reference formulation of :func:`simulate_image` (``impl="dense"``).
 
     ``learn_xy`` / ``learn_yy``: STDP on the input / competition weights. ``adapt`` (default:
     ``learn_xy or learn_yy``): the network is in training mode (threshold adaptation and decay).
@@ -476,12 +524,7 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
     if learn_xy:
         i_all = jnp.zeros((raster.shape[0], 0), jnp.float32)   # unused
     else:
-        prev = jnp.concatenate([jnp.zeros_like(rp[:1]), rp[:-1]], axis=0)   # [T, P, K]
-        if cfg.arch == "C":
-            T_, P_, K_ = prev.shape
-            i_all = (prev.reshape(T_ * P_, K_) @ w0.T).reshape(T_, P_, -1).transpose(0, 2, 1)
-        else:  # batched matmul with the patch as the leading batch axis
-            i_all = jnp.einsum("ptk,pkf->ptf", prev.transpose(1, 0, 2), w0.transpose(1, 2, 0)).transpose(1, 2, 0)
+        i_all = _x_current_all(cfg, w0, raster)
     c, rec = jax.lax.scan(step, c0, (rp, i_all))
     if patch_major:
         c = c._replace(w=c.w.transpose(1, 0, 2))
@@ -491,12 +534,105 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
 
 
 # --------------------------------------------------------------------------------------------
+# event-driven training path (same step order and arithmetic; the work on neurons whose weights
+# cannot change is skipped)
+# --------------------------------------------------------------------------------------------
+
+#: neurons per image whose weights the event-driven training path updates (an image in which
+#: more Y neurons spike runs again on the dense path; 100 filters, k12, untrained: ~1 % of images)
+EVENT_SLOTS = 256
+
+
+def _simulate_train_event(cfg: LCConfig, hp: HParams, state: NetState, raster, *, adapt: bool,
+                          yy: str, slots: int = EVENT_SLOTS):
+    """:func:`simulate_image` with ``learn_xy=True, learn_yy=False`` for LC / FC, event-driven.
+
+    The dense PostPre update ``dw = nu_post s x_pre - nu_pre y_post s_pre`` is exactly 0 for a
+    neuron that has not spiked yet in this image (``s = 0`` and ``y_post = 0``), and ``clip`` is
+    idempotent on the clamped weights: only the neurons that have spiked so far (at most
+    ``slots``, held as compact rows ``[slots, K]`` in neuron order) are updated, with the dense
+    formula. The other neurons keep their initial weights, so their X current for all steps is
+    one batched matmul before the loop; the updated neurons' current is recomputed from their new
+    rows. The compact set is rebuilt (``lax.cond``) only in the steps where a neuron spikes for
+    the first time. Returns ``(state, counts [F, P], overflow)``: ``overflow`` = more than
+    ``slots`` neurons spiked (the result is then incomplete and the caller uses the dense path)."""
+    F, P, K = cfg.n_filters, cfg.n_patches, cfg.k2
+    NY = P * F                                   # neuron rows, patch-major: n = p * F + f
+    decay = jnp.exp(-1.0 / hp.tc_decay)
+    th_decay = jnp.exp(-1.0 / hp.tc_theta_decay)
+    dx, dneg = jnp.exp(-1.0 / hp.tau_x), jnp.exp(-1.0 / hp.tau_neg)
+    refrac = float(cfg.refractory)
+    slots = min(slots, NY)
+    w0 = jnp.clip(state.w, 0.0, 1.0)
+    wr = w0.transpose(1, 0, 2).reshape(NY, K)
+    rp = to_patches(cfg, raster)                                            # [T, P, K]
+    prev = jnp.concatenate([jnp.zeros_like(rp[:1]), rp[:-1]], axis=0)
+    i_pre = jnp.einsum("ptk,pkf->tpf", prev.transpose(1, 0, 2), w0.transpose(1, 2, 0)).reshape(-1, NY)
+    nu_pre, nu_post = hp.nu_pre, hp.nu_post
+
+    def regroup(ops):
+        ever_prev, ever, rank_prev, ws = ops
+        sel = jnp.nonzero(ever, size=slots, fill_value=NY)[0]
+        ok = sel < NY
+        sel_c = jnp.minimum(sel, NY - 1)
+        was = ever_prev[sel_c] & ok
+        rows = jnp.where(was[:, None], ws[rank_prev[sel_c]], wr[sel_c])
+        return sel, jnp.cumsum(ever.astype(jnp.int32)) - 1, rows
+
+    def step(c, xs):
+        sx, sxp, ip = xs                          # X spikes [n], in patch space [P, K]; current from w0 [NY]
+        v_, rc_, theta, xxp, ypost, sy, ever_prev, sel, rank, ws, i_sel, count, over = c
+        # neurons updated so far: current from their new rows (gathered by rank: no scatter)
+        i_x = jnp.where(ever_prev, i_sel[jnp.clip(rank, 0, slots - 1)], ip)
+        if yy == "fixed":
+            sy2 = sy.reshape(P, F)
+            i_in = i_x + hp.c_w * (jnp.sum(sy2, axis=1, keepdims=True) - sy2).reshape(-1)
+        else:
+            i_in = i_x + (sy.reshape(P, F).T.reshape(-1) @ state.wyy).reshape(F, P).T.reshape(-1)
+        v = REST + decay * (v_ - REST)
+        if adapt:
+            theta = theta * th_decay
+        v = v + i_in * (rc_ == 0)
+        rc = jnp.maximum(rc_ - 1.0, 0.0)
+        s = (v >= THRESH + theta).astype(jnp.float32)
+        rc = jnp.where(s > 0, refrac, rc)
+        v = jnp.where(s > 0, RESET, v)
+        if adapt:
+            theta = theta + hp.theta_plus * s
+        xxp = jnp.where(sxp > 0, 1.0, xxp * dx)
+        ypost = jnp.where(s > 0, 1.0, ypost * dneg)
+        ever = ever_prev | (s > 0)
+        n_ever = jnp.sum(ever)
+        over = over | (n_ever > slots)
+        sel, rank, ws = jax.lax.cond(n_ever > jnp.sum(ever_prev), regroup, lambda o: (sel, rank, o[3]),
+                                     (ever_prev, ever, rank, ws))
+        ok = sel < NY
+        sel_c = jnp.minimum(sel, NY - 1)
+        ps = sel_c // F
+        s_r = jnp.where(ok, s[sel_c], 0.0)
+        y_r = jnp.where(ok, ypost[sel_c], 0.0)
+        sx_r = sxp[ps]
+        new = jnp.clip(ws + ((nu_post * s_r)[:, None] * xxp[ps] - (nu_pre * y_r)[:, None] * sx_r), 0.0, 1.0)
+        return (v, rc, theta, xxp, ypost, s, ever, sel, rank, new, jnp.sum(new * sx_r, axis=1), count + s, over), None
+
+    zf = jnp.zeros((NY,), jnp.float32)
+    c0 = (jnp.full((NY,), REST, jnp.float32), zf, state.theta.T.reshape(-1), jnp.zeros((P, K), jnp.float32),
+          zf, zf, jnp.zeros((NY,), bool), jnp.full((slots,), NY, jnp.int32), jnp.full((NY,), -1, jnp.int32),
+          jnp.zeros((slots, K), jnp.float32), jnp.zeros((slots,), jnp.float32), zf, jnp.array(False))
+    c, _ = jax.lax.scan(step, c0, (raster, rp, i_pre))
+    ever, rank, ws = c[6], c[8], c[9]
+    w = jnp.where(ever[:, None], ws[jnp.clip(rank, 0, slots - 1)], wr)
+    w = w.reshape(P, F, K).transpose(1, 0, 2)
+    return NetState(w=w, theta=c[2].reshape(P, F).T, wyy=state.wyy), c[11].reshape(P, F).T, c[12]
+
+
+# --------------------------------------------------------------------------------------------
 # training (one image at a time) and batched spike counts
 # --------------------------------------------------------------------------------------------
 
 def train(cfg: LCConfig, hp: HParams, state: NetState, images, order, key, *, learn_xy: bool = True,
           learn_yy: Optional[bool] = None, yy: Optional[str] = None, skip_silent: bool = False,
-          valid=None):
+          valid=None, impl: str = "auto"):
     """Train one network on ``images[order]`` one image at a time (``images``: cropped uint8
     ``[N, crop*crop]``, ``order``: int indices). Per image: encode, 250 steps with learning,
     competition mask (with competition learning), per-neuron normalisation. Pure and jittable
@@ -514,7 +650,7 @@ def train(cfg: LCConfig, hp: HParams, state: NetState, images, order, key, *, le
         i, k, ok = xs
         raster = encode(cfg, images[i], k)
         new, cnt = simulate_image(cfg, hp, st, raster, learn_xy=learn_xy, learn_yy=learn_yy,
-                                  adapt=True, yy=yy, skip_silent=skip_silent)
+                                  adapt=True, yy=yy, skip_silent=skip_silent, impl=impl)
         wyy = new.wyy * mask if mask is not None else new.wyy
         w = normalise(cfg, hp, new.w) if learn_xy else new.w
         new = NetState(w, new.theta, wyy)
@@ -526,11 +662,11 @@ def train(cfg: LCConfig, hp: HParams, state: NetState, images, order, key, *, le
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "learn_xy", "learn_yy", "yy", "skip_silent", "hp_axis",
-                                             "networks"))
+                                             "networks", "impl"))
 def _train_many(cfg, hp, states, images, orders, keys, valid, learn_xy, learn_yy, yy, skip_silent, hp_axis,
-                networks):
+                networks, impl="auto"):
     f = lambda h, s, o, k: train(cfg, h, s, images, o, k, learn_xy=learn_xy, learn_yy=learn_yy,  # noqa: E731
-                                 yy=yy, skip_silent=skip_silent, valid=valid)
+                                 yy=yy, skip_silent=skip_silent, valid=valid, impl=impl)
     if networks == "vmap":
         return jax.vmap(f, in_axes=(hp_axis, 0, 0, 0))(hp, states, orders, keys)
     # "map": the networks one after the other inside the same launch (faster on a CPU)
@@ -542,7 +678,7 @@ def _train_many(cfg, hp, states, images, orders, keys, valid, learn_xy, learn_yy
 def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders, keys, *,
                    learn_xy: bool = True, learn_yy: Optional[bool] = None, yy: Optional[str] = None,
                    skip_silent: bool = False, chunk: Optional[int] = None, progress=None,
-                   networks: str = "auto", start: int = 0):
+                   networks: str = "auto", start: int = 0, impl: str = "auto"):
     """Train ``N`` networks together (``vmap``; each still one image at a time): ``states`` and
     ``orders [N, n_iter]`` and ``keys [N]`` carry the network axis; ``hp`` too when its fields
     are arrays with a leading axis of size N (a grid), else it is shared. The image sequence runs
@@ -552,9 +688,13 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
     the per-step updates gains nothing), ``"auto"`` = vmap on an accelerator, map on a CPU.
     ``progress(n_done, states)`` is called after every launch (checkpoint there); ``start`` =
     images already done in an earlier call (resume: the Poisson keys continue as in one call when
-    the chunk boundaries are the same)."""
+    the chunk boundaries are the same). ``impl``: see :func:`simulate_image`; ``"auto"`` is the
+    event-driven path with ``"map"`` and the dense one with ``"vmap"`` (its per-image fallback
+    would become a select that runs both)."""
     if networks == "auto":
         networks = "map" if jax.default_backend() == "cpu" else "vmap"
+    if impl == "auto":
+        impl = "event" if networks == "map" else "dense"
     if networks not in ("vmap", "map"):
         raise ValueError(f"networks must be 'auto', 'vmap' or 'map', got {networks!r}")
     if learn_yy is None:
@@ -587,7 +727,7 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
         if m < chunk:   # pad the last chunk (padding entries do not touch the state)
             o = jnp.concatenate([o, jnp.zeros((n_net, chunk - m), o.dtype)], axis=1)
         states, tot = _train_many(cfg, hp, states, images, o, ks, valid, learn_xy, learn_yy,
-                                  yy, skip_silent, hp_axis, networks)
+                                  yy, skip_silent, hp_axis, networks, impl)
         totals.append(np.asarray(tot)[:, :m])
         if progress is not None:
             progress(start + min(a + chunk, n_iter), states)
