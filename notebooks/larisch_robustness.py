@@ -81,7 +81,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E4
 from sklearn.svm import LinearSVC  # noqa: E402
 
 from snncore import runs  # noqa: E402
-from snncore.checkpoint import atomic_write_bytes  # noqa: E402
+from snncore.checkpoint import atomic_write_bytes, load_checkpoint  # noqa: E402
 from snncore.data import cache_dir, nmnist_sim  # noqa: E402
 from snncore.data.nmnist import EVENT_DTYPE, load_nmnist  # noqa: E402
 from snncore.models import larisch as L  # noqa: E402
@@ -163,10 +163,28 @@ if not resume and ckpt.exists():
     ckpt.unlink()
 cfg = L.TrainConfig(n_presentations=n_presentations, chunk=chunk,
                     checkpoint_every=max(chunk, min(40_000, n_presentations)), seed=seed)
+# a paper run may outlive the machine's cache (a lent machine, a CPU run over several sessions):
+# every checkpoint is mirrored under results/larisch/train_paper/ (0.5 MB) and a fresh cache
+# resumes from the mirror when it is further along
+mirror, on_ckpt = None, None
+if archive_paper and resume and data != "synthetic":
+    mirror = runs.results_dir() / "larisch" / "train_paper" / ckpt.name
+
+    def _at(path):
+        got = load_checkpoint(path, L.init_plastic(jax.random.PRNGKey(seed), dtype)) if path.exists() else None
+        return -1 if got is None else got[1]
+
+    if _at(mirror) > _at(ckpt):
+        atomic_write_bytes(ckpt, mirror.read_bytes())
+        print(f"resuming from the mirrored checkpoint results/larisch/train_paper/{ckpt.name} "
+              f"({_at(ckpt)} presentations)")
+
+    def on_ckpt(path, done):
+        atomic_write_bytes(mirror, path.read_bytes())
 bar = tqdm(total=n_presentations, desc="train", mininterval=5)
 t0 = time.perf_counter()
 ps, hist = L.train(params, X_train, cfg, checkpoint=ckpt, dtype=dtype,
-                   progress=lambda k: bar.update(k - bar.n))
+                   progress=lambda k: bar.update(k - bar.n), on_checkpoint=on_ckpt)
 bar.close()
 train_s = time.perf_counter() - t0
 W = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), ps.w)   # inference in float32

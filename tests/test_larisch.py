@@ -159,6 +159,30 @@ def test_training_resumes_from_checkpoint(tmp_path):
         L.train(P, ev, cfg._replace(seed=4), checkpoint=ck)
 
 
+def test_checkpoint_mirror_resumes_on_a_machine_without_the_cache(tmp_path):
+    """on_checkpoint sees every save; a copy of the last one, put where a fresh machine's cache
+    expects it, resumes to the same weights as an uninterrupted run."""
+    ev = _toy_events(5)
+    cfg = L.TrainConfig(n_presentations=6, chunk=2, checkpoint_every=2, seed=3)
+    full, _ = L.train(P, ev, cfg)
+    seen, mirror = [], tmp_path / "results" / "ck.npz"
+
+    def copy(path, done):
+        seen.append(done)
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        mirror.write_bytes(path.read_bytes())
+
+    L.train(P, ev, cfg, checkpoint=tmp_path / "cache1" / "ck.npz", stop_after=4, on_checkpoint=copy)
+    assert seen == [2, 4]
+    fresh = tmp_path / "cache2" / "ck.npz"          # the next machine: empty cache, mirror restored
+    fresh.parent.mkdir()
+    fresh.write_bytes(mirror.read_bytes())
+    resumed, h2 = L.train(P, ev, cfg, checkpoint=fresh, on_checkpoint=copy)
+    assert len(h2["n_v1"]) == 2 and seen == [2, 4, 6]
+    for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+
+
 def test_features_batched_equal_single_and_empty_is_zero():
     ps = L.init_plastic(jax.random.PRNGKey(0))
     ev = _toy_events(3, seed=1, lo=12000, hi=15000) + [_toy_events(1)[0][:0]]

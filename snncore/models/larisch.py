@@ -472,12 +472,13 @@ _train_chunk = jax.jit(_train_chunk_impl)
 
 
 def train(p: LarischParams, events, cfg: TrainConfig, *, checkpoint: str | Path | None = None,
-          dtype=jnp.float32, progress=None, stop_after: int | None = None):
+          dtype=jnp.float32, progress=None, stop_after: int | None = None, on_checkpoint=None):
     """Train on random 12x12 patches of ``events`` (a sequence of event arrays, indexable).
 
     Resumes from ``checkpoint`` if it exists (same seed and config give the same result as an
     uninterrupted run). ``stop_after`` stops after that many *new* presentations (to simulate an
-    interruption in tests). Returns ``(PlasticState, history)`` where history holds per
+    interruption in tests). ``on_checkpoint(path, presentations)`` is called after every
+    checkpoint save (for example to mirror it somewhere that outlives the cache). Returns ``(PlasticState, history)`` where history holds per
     presentation V1/Inh spike counts and mean V1 g_Exc / g_Inh (only for this call's part)."""
     from ..checkpoint import load_checkpoint, save_checkpoint
 
@@ -520,6 +521,8 @@ def train(p: LarischParams, events, cfg: TrainConfig, *, checkpoint: str | Path 
                                        (stop_after is not None and new >= stop_after)):
             save_checkpoint(checkpoint, ps, done, {"seed": cfg.seed, "chunk": cfg.chunk})
             last_ckpt = done
+            if on_checkpoint is not None:
+                on_checkpoint(Path(checkpoint), done)
     hist = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in hist.items()}
     return ps, hist
 
