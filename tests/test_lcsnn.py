@@ -357,7 +357,13 @@ def test_event_training_per_step_and_overflow_fallback():
     np.testing.assert_array_equal(np.asarray(cd), np.asarray(ce))
     np.testing.assert_allclose(np.asarray(se.w), np.asarray(sd.w), atol=1e-6)
     n_spiking = int((np.asarray(cd) > 0).sum())
-    assert n_spiking >= 2
+    assert n_spiking >= 4
+    # the second tier of rows (updated only once more than `tier` neurons have spiked)
+    st2, ct, over = L._simulate_train_event(cfg, hp, st, raster, adapt=True, yy="fixed", slots=cfg.n_y,
+                                            tier=n_spiking // 2)
+    assert not bool(over)
+    np.testing.assert_array_equal(np.asarray(ct), np.asarray(cd))
+    np.testing.assert_allclose(np.asarray(st2.w), np.asarray(sd.w), atol=1e-6)
     _, _, over = L._simulate_train_event(cfg, hp, st, raster, adapt=True, yy="fixed", slots=n_spiking - 1)
     assert bool(over)
     old = L.EVENT_SLOTS

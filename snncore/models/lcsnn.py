@@ -541,10 +541,13 @@ def _simulate_dense(cfg: LCConfig, hp: HParams, state: NetState, raster, *, lear
 #: neurons per image whose weights the event-driven training path updates (an image in which
 #: more Y neurons spike runs again on the dense path; 100 filters, k12, untrained: ~1 % of images)
 EVENT_SLOTS = 256
+#: the first ``EVENT_TIER`` of those rows are updated every step, the others (``lax.cond``) only
+#: in the steps where more neurons than that have spiked (most steps need fewer)
+EVENT_TIER = 96
 
 
 def _simulate_train_event(cfg: LCConfig, hp: HParams, state: NetState, raster, *, adapt: bool,
-                          yy: str, slots: int = EVENT_SLOTS):
+                          yy: str, slots: int = EVENT_SLOTS, tier: int = EVENT_TIER):
     """:func:`simulate_image` with ``learn_xy=True, learn_yy=False`` for LC / FC, event-driven.
 
     The dense PostPre update ``dw = nu_post s x_pre - nu_pre y_post s_pre`` is exactly 0 for a
@@ -570,19 +573,35 @@ def _simulate_train_event(cfg: LCConfig, hp: HParams, state: NetState, raster, *
     i_pre = jnp.einsum("ptk,pkf->tpf", prev.transpose(1, 0, 2), w0.transpose(1, 2, 0)).reshape(-1, NY)
     nu_pre, nu_post = hp.nu_pre, hp.nu_post
 
+    A = min(tier, slots)                          # rows always updated; the rest only when needed
+    B = slots - A
+
     def regroup(ops):
-        ever_prev, ever, rank_prev, ws = ops
+        ever_prev, ever, rank_prev, ws_a, ws_b = ops
         sel = jnp.nonzero(ever, size=slots, fill_value=NY)[0]
         ok = sel < NY
         sel_c = jnp.minimum(sel, NY - 1)
         was = ever_prev[sel_c] & ok
+        ws = jnp.concatenate([ws_a, ws_b]) if B else ws_a
         rows = jnp.where(was[:, None], ws[rank_prev[sel_c]], wr[sel_c])
-        return sel, jnp.cumsum(ever.astype(jnp.int32)) - 1, rows
+        return sel, jnp.cumsum(ever.astype(jnp.int32)) - 1, rows[:A], rows[A:]
+
+    def update(ws, sel, s, ypost, sxp, xxp):
+        # the dense formula on the gathered rows; their X current at the next step
+        ok = sel < NY
+        sel_c = jnp.minimum(sel, NY - 1)
+        ps = sel_c // F
+        s_r = jnp.where(ok, s[sel_c], 0.0)
+        y_r = jnp.where(ok, ypost[sel_c], 0.0)
+        sx_r = sxp[ps]
+        new = jnp.clip(ws + ((nu_post * s_r)[:, None] * xxp[ps] - (nu_pre * y_r)[:, None] * sx_r), 0.0, 1.0)
+        return new, jnp.sum(new * sx_r, axis=1)
 
     def step(c, xs):
         sx, sxp, ip = xs                          # X spikes [n], in patch space [P, K]; current from w0 [NY]
-        v_, rc_, theta, xxp, ypost, sy, ever_prev, sel, rank, ws, i_sel, count, over = c
+        v_, rc_, theta, xxp, ypost, sy, ever_prev, sel, rank, ws_a, ws_b, i_a, i_b, count, over = c
         # neurons updated so far: current from their new rows (gathered by rank: no scatter)
+        i_sel = jnp.concatenate([i_a, i_b]) if B else i_a
         i_x = jnp.where(ever_prev, i_sel[jnp.clip(rank, 0, slots - 1)], ip)
         if yy == "fixed":
             sy2 = sy.reshape(P, F)
@@ -604,26 +623,25 @@ def _simulate_train_event(cfg: LCConfig, hp: HParams, state: NetState, raster, *
         ever = ever_prev | (s > 0)
         n_ever = jnp.sum(ever)
         over = over | (n_ever > slots)
-        sel, rank, ws = jax.lax.cond(n_ever > jnp.sum(ever_prev), regroup, lambda o: (sel, rank, o[3]),
-                                     (ever_prev, ever, rank, ws))
-        ok = sel < NY
-        sel_c = jnp.minimum(sel, NY - 1)
-        ps = sel_c // F
-        s_r = jnp.where(ok, s[sel_c], 0.0)
-        y_r = jnp.where(ok, ypost[sel_c], 0.0)
-        sx_r = sxp[ps]
-        new = jnp.clip(ws + ((nu_post * s_r)[:, None] * xxp[ps] - (nu_pre * y_r)[:, None] * sx_r), 0.0, 1.0)
-        return (v, rc, theta, xxp, ypost, s, ever, sel, rank, new, jnp.sum(new * sx_r, axis=1), count + s, over), None
+        sel, rank, ws_a, ws_b = jax.lax.cond(n_ever > jnp.sum(ever_prev), regroup,
+                                             lambda o: (sel, rank, o[3], o[4]), (ever_prev, ever, rank, ws_a, ws_b))
+        ws_a, i_a = update(ws_a, sel[:A], s, ypost, sxp, xxp)
+        if B:
+            ws_b, i_b = jax.lax.cond(n_ever > A, lambda o: update(o[0], sel[A:], s, ypost, sxp, xxp),
+                                     lambda o: o, (ws_b, i_b))
+        return (v, rc, theta, xxp, ypost, s, ever, sel, rank, ws_a, ws_b, i_a, i_b, count + s, over), None
 
     zf = jnp.zeros((NY,), jnp.float32)
     c0 = (jnp.full((NY,), REST, jnp.float32), zf, state.theta.T.reshape(-1), jnp.zeros((P, K), jnp.float32),
           zf, zf, jnp.zeros((NY,), bool), jnp.full((slots,), NY, jnp.int32), jnp.full((NY,), -1, jnp.int32),
-          jnp.zeros((slots, K), jnp.float32), jnp.zeros((slots,), jnp.float32), zf, jnp.array(False))
+          jnp.zeros((A, K), jnp.float32), jnp.zeros((B, K), jnp.float32), jnp.zeros((A,), jnp.float32),
+          jnp.zeros((B,), jnp.float32), zf, jnp.array(False))
     c, _ = jax.lax.scan(step, c0, (raster, rp, i_pre))
-    ever, rank, ws = c[6], c[8], c[9]
+    ever, rank = c[6], c[8]
+    ws = jnp.concatenate([c[9], c[10]]) if B else c[9]
     w = jnp.where(ever[:, None], ws[jnp.clip(rank, 0, slots - 1)], wr)
     w = w.reshape(P, F, K).transpose(1, 0, 2)
-    return NetState(w=w, theta=c[2].reshape(P, F).T, wyy=state.wyy), c[11].reshape(P, F).T, c[12]
+    return NetState(w=w, theta=c[2].reshape(P, F).T, wyy=state.wyy), c[13].reshape(P, F).T, c[14]
 
 
 # --------------------------------------------------------------------------------------------
