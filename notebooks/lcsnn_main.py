@@ -255,7 +255,10 @@ archived = runs.load_result("lcsnn", "main_paper")
 if archived is not None:
     a = archived["data"]
     arch_df = pd.DataFrame(a["table"])
-    print(f"archived paper-scale run: {archived['provenance']['device']}, {archived['provenance']['time_utc']}")
+    devs = sorted({x["provenance"]["device"] for x in (runs.load_result(ROW_DIR, f"row{r_:02d}") for r_ in range(1, 13))
+                   if x is not None})
+    print(f"archived paper-scale run, assembled {archived['provenance']['time_utc'][:16]} UTC on "
+          f"{archived['provenance']['device']}; its rows ran on {', '.join(devs)} (results/{ROW_DIR}/)")
     display(arch_df)  # noqa: F821
 else:
     part = [x for x in (runs.load_result(ROW_DIR, f"row{r_:02d}") for r_ in range(1, 13)) if x is not None]
@@ -362,14 +365,31 @@ else:
         runs.save_result(ROW_DIR, "curve", {"key": curve_key, "curve": curve}, profile=profile, dataset=dataset,
                          wall_time_s=time.perf_counter() - t0)
 cdf = pd.DataFrame(curve)
-fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.errorbar(cdf.n_train, cdf.voting, yerr=cdf.voting_std, marker="o", label="best voting (ours)")
-ax.plot(cdf.n_train, cdf.linear, marker="s", label="linear classifier (ours)")
-m1 = first["thesis"][0]
-ax.axhline(m1, ls="--", c="gray", label=f"thesis voting after 4–5k images ({m1} %)")
-ax.set_xlabel("training images per network"); ax.set_ylabel("test accuracy (%)")
-ax.set_title(f"{first['label']}: accuracy vs training images ({curve_eval} calib/test images)")
-ax.legend(fontsize=7)
+# the archived paper-scale curve (its own row, N = 5) in a second panel, when this is not that run
+arch_curve = runs.load_result(ROW_DIR, "curve") if profile != "paper" and not synthetic else None
+fig, axes = plt.subplots(1, 2 if arch_curve else 1, figsize=(12 if arch_curve else 6, 3.6), squeeze=False)
+
+
+def plot_curve(ax, cdf, thesis, title):
+    ax.errorbar(cdf.n_train, cdf.voting, yerr=cdf.voting_std, marker="o", label="best voting (ours)")
+    ax.plot(cdf.n_train, cdf.linear, marker="s", label="linear classifier (ours)")
+    ax.axhline(thesis[0], ls="--", c="gray", label=f"thesis voting after 4–5k images ({thesis[0]} %)")
+    ax.axhline(thesis[2], ls=":", c="gray", label=f"thesis linear ({thesis[2]} %)")
+    ax.set_xlabel("training images per network"); ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+
+
+plot_curve(axes[0, 0], cdf, first["thesis"],
+           f"this run ({profile}): {first['label']}, {n_networks} net(s), {curve_eval} calib/test images")
+if arch_curve:
+    k_ = arch_curve["data"]["key"]
+    row_ = runs.load_result(ROW_DIR, f"row{k_['row']:02d}")
+    plot_curve(axes[0, 1], pd.DataFrame(arch_curve["data"]["curve"]),
+               row_["data"]["thesis"] if row_ else first["thesis"],
+               f"archived paper run: {row_['data']['label'] if row_ else 'row ' + str(k_['row'])}, "
+               f"{k_['n_networks']} nets, {k_['curve_eval']} calib/test images ({arch_curve['provenance']['device']})")
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
