@@ -75,6 +75,7 @@ import hashlib
 import json
 import os
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -83,7 +84,7 @@ import numpy as np
 import pandas as pd
 
 from snncore import core, runs
-from snncore.checkpoint import load_checkpoint, save_checkpoint
+from snncore.checkpoint import atomic_write_bytes, checkpoint_step, load_checkpoint, save_checkpoint
 from snncore.data import cache_dir
 from snncore.data import wakeword as ww
 from snncore.models import ebn
@@ -133,6 +134,26 @@ teacher_key = json.dumps(dict(loss="tau floor + tau max + W_rec + diag + bias (e
                               clip_s=clip_s, n_units=n_units, steps=teacher_steps, batch=teacher_batch,
                               lr=teacher_lr, synthetic=synthetic), sort_keys=True)
 teacher_ckpt = cache_dir("ebn_networks") / f"teacher_{hashlib.sha256(teacher_key.encode()).hexdigest()[:16]}.npz"
+# paper runs may outlive the machine's cache (a CPU run over several sessions, a lent machine): the
+# teacher and the online-training checkpoints are mirrored under results/ebn/train_paper/ and a
+# fresh cache starts from the mirror. The teacher must be the same one the networks were trained
+# against: retraining it on another CPU gives another teacher (float rounding over 3,000 steps).
+mirror_dir = (runs.results_dir() / "ebn" / "train_paper") if (archive_nets and resume and not synthetic) else None
+
+
+def from_mirror(path, newer=lambda m, c: not c.exists()):
+    """Copy the mirrored file into the cache when the cache lacks it (or ``newer`` says so)."""
+    if mirror_dir is not None and (mirror_dir / path.name).exists() and newer(mirror_dir / path.name, path):
+        atomic_write_bytes(path, (mirror_dir / path.name).read_bytes())
+        print(f"{path.name}: taken from results/ebn/train_paper/ (mirror of an earlier run)")
+
+
+def to_mirror(path):
+    if mirror_dir is not None:
+        atomic_write_bytes(mirror_dir / path.name, Path(path).read_bytes())
+
+
+from_mirror(teacher_ckpt)
 got = load_checkpoint(teacher_ckpt, {"teacher": teacher}) if resume else None
 if got is not None and got[2].get("key") == teacher_key:
     teacher, t_hist = got[0]["teacher"], got[2]["hist"]
@@ -144,6 +165,8 @@ else:
     if resume:
         save_checkpoint(teacher_ckpt, {"teacher": teacher}, step=teacher_steps,
                         meta={"key": teacher_key, "hist": [list(h) for h in t_hist]})
+if resume and teacher_ckpt.exists() and mirror_dir is not None and not (mirror_dir / teacher_ckpt.name).exists():
+    to_mirror(teacher_ckpt)
 t_teacher = time.perf_counter() - t0
 run_teacher = jax.jit(jax.vmap(lambda u: ebn.teacher_forward(teacher, u)))
 
@@ -308,6 +331,8 @@ for arch_id in archs:
                               block=block), sort_keys=True)
     ckpt = (net_dir / f"ads_{arch_id}_{hashlib.sha256(run_key.encode()).hexdigest()[:16]}.ckpt.npz"
             if resume else None)
+    if ckpt is not None:   # a mirrored checkpoint further along than the cache's is resumed from
+        from_mirror(ckpt, newer=lambda m, c: not c.exists() or checkpoint_step(m) > checkpoint_step(c))
     t0 = time.perf_counter()
     # all networks of one architecture train together: one vmapped scan per clip
     try:
@@ -316,7 +341,8 @@ for arch_id in archs:
                                                     eta=eta, k0=k0, k_floor=k_floor, readout=teacher.w_out,
                                                     validate=validate, progress=tqdm, checkpoint=ckpt,
                                                     checkpoint_key=run_key, checkpoint_every=25,
-                                                    max_rate_hz=max_rate_hz)
+                                                    max_rate_hz=max_rate_hz,
+                                                    on_checkpoint=to_mirror if ckpt is not None else None)
     except ebn.DivergenceError as err:
         # a run-away is a result, not a crash: record it (with what the checkpoint knows about the
         # run up to its last save) and go on with the other variants and the baselines

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "save_checkpoint", "load_checkpoint",
-           "CheckpointError"]
+           "checkpoint_step", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -87,3 +87,16 @@ def load_checkpoint(path, like: Any):
                                   f"expected {np.shape(b)}")
     state = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(a) for a in leaves])
     return state, int(header["step"]), header["meta"]
+
+
+def checkpoint_step(path) -> int | None:
+    """The step a checkpoint was saved at (header only), or ``None`` when ``path`` does not exist.
+    A truncated or foreign file raises :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return int(json.loads(bytes(z["__header__"]).decode())["step"])
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated ({e})") from e

@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snncore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from snncore.checkpoint import CheckpointError, checkpoint_step, load_checkpoint, save_checkpoint
 from snncore.core import LIFState
 
 
@@ -34,3 +34,13 @@ def test_truncated_and_mismatched(tmp_path):
     p.write_bytes(p.read_bytes()[:40])
     with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(p, {"a": jnp.zeros(5)})
+
+
+def test_checkpoint_step_reads_the_header_only(tmp_path):
+    p = tmp_path / "c.npz"
+    assert checkpoint_step(p) is None
+    save_checkpoint(p, {"w": jnp.ones(3)}, step=1_000_000_225)
+    assert checkpoint_step(p) == 1_000_000_225
+    p.write_bytes(p.read_bytes()[:40])
+    with pytest.raises(CheckpointError, match="c.npz"):
+        checkpoint_step(p)

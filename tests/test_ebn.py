@@ -284,9 +284,25 @@ def test_online_training_resumes_from_checkpoint_exactly(tmp_path):
         return data(e)
 
     ck = tmp_path / "ads.ckpt.npz"
+    mirror = tmp_path / "results" / "ads.ckpt.npz"
+    saves = []
+
+    def copy(path):                       # on_checkpoint: mirror every save (what the paper run does)
+        saves.append(path)
+        mirror.parent.mkdir(exist_ok=True)
+        mirror.write_bytes(path.read_bytes())
+
     with pytest.raises(Stop):
-        ebn.train_online_nets(p, data_stop, checkpoint=ck, checkpoint_every=2, checkpoint_key="k1", **kw)
-    assert ck.exists()
+        ebn.train_online_nets(p, data_stop, checkpoint=ck, checkpoint_every=2, checkpoint_key="k1",
+                              on_checkpoint=copy, **kw)
+    assert ck.exists() and saves and all(s_ == ck for s_ in saves)
+    assert mirror.read_bytes() == ck.read_bytes()
+    fresh = tmp_path / "fresh" / "ads.ckpt.npz"  # another machine: only the mirror survived
+    fresh.parent.mkdir()
+    fresh.write_bytes(mirror.read_bytes())
+    got2, _ = ebn.train_online_nets(p, data, checkpoint=fresh, checkpoint_every=2, checkpoint_key="k1", **kw)
+    for a, b in zip(ref, got2):
+        np.testing.assert_allclose(np.asarray(a.w_slow), np.asarray(b.w_slow), rtol=1e-6, atol=1e-9)
     got, got_h = ebn.train_online_nets(p, data, checkpoint=ck, checkpoint_every=2, checkpoint_key="k1", **kw)
     for a, b in zip(ref, got):
         np.testing.assert_allclose(np.asarray(a.w_slow), np.asarray(b.w_slow), rtol=1e-6, atol=1e-9)

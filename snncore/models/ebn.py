@@ -19,6 +19,7 @@ code is reproduced and the difference is listed in :data:`CODE_VS_THEORY`.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -863,7 +864,8 @@ def unstack_params(ps, i: int) -> ADSParams:
 def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0: float,
                       k_floor: Optional[float] = None, readout=None, validate=None, progress=None,
                       max_rate_hz: float = 400.0, dt: float = DT, eta_end: Optional[float] = None,
-                      checkpoint=None, checkpoint_every: int = 50, checkpoint_key: str = ""):
+                      checkpoint=None, checkpoint_every: int = 50, checkpoint_key: str = "",
+                      on_checkpoint=None):
     """:func:`train_online` for several networks at once: ``ps`` holds parameters stacked along a
     leading axis (:func:`stack_params`); every network sees the same clips in the same order (as in
     the paper, where the data order is re-seeded identically for each network) and one trial of all
@@ -874,6 +876,8 @@ def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0:
     and the histories are written atomically; a later call with the same ``checkpoint`` and
     ``checkpoint_key`` (describe every setting that changes the run) continues from there and
     gives the same result as an uninterrupted run. A checkpoint written under another key raises.
+    ``on_checkpoint(path)`` is called after every save (for example to mirror it somewhere that
+    outlives the cache).
     Returns ``(list of best params, list of histories)``."""
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -907,6 +911,8 @@ def train_online_nets(ps: ADSParams, epoch_data, *, epochs: int, eta: float, k0:
         save_checkpoint(checkpoint, {"ws": ws, "best_ws": best_ws}, step=e * 10 ** 9 + j, meta=dict(
             key=checkpoint_key, epoch=e, sample=j, hists=hists, errs=errs, spikes=spikes,
             best_score=[None if not np.isfinite(b) else b for b in best_score]))
+        if on_checkpoint is not None:
+            on_checkpoint(Path(checkpoint))
 
     n_iter = None
     for e in range(e0, epochs):
