@@ -7,9 +7,10 @@ inference per image.
   image = median / (N * images)). Also 25 filters.
 * inference: learning off, Poisson encoding included, batched over images (128 per call).
 
-``--impl dense`` times training with the reference formulation of ``simulate_image`` (every
-weight every step), the default ``auto`` the event-driven path where it applies (100 filters);
-the record's ``work`` names the implementation and the 1-minute load average at the start.
+``--impl dense`` times the reference formulation (``simulate_image`` updating every weight every
+step, ``encode`` drawing every interval), the default ``auto`` the event-driven training path and
+the lazy encoder where they apply (training: 100 filters; inference: always); the record's
+``work`` names the implementation and the 1-minute load average at the start.
 
 Input: real MNIST images from the data root when present, else synthetic MNIST-shaped digits
 (recorded under ``shapes``). Baseline without ``--bindsnet``: BindsNET 0.3.4 (torch, CPU) on
@@ -54,7 +55,7 @@ ap.add_argument("--networks", default="1,4", help="network counts for the vmappe
 ap.add_argument("--filters", default="100,25")
 ap.add_argument("--vmap", action="store_true", help="vmap the networks even on a CPU (default there: map)")
 ap.add_argument("--impl", default="auto", choices=("auto", "event", "dense"),
-                help="simulate_image implementation for training (dense = the reference formulation)")
+                help="implementation (dense = the reference formulation, see lcsnn.simulate_image)")
 ap.add_argument("--bindsnet", default=os.environ.get("SNNCORE_BINDSNET_PYTHON", ""),
                 help="a Python interpreter with BindsNET installed (or SNNCORE_BINDSNET_PYTHON): time "
                      "BindsNET's LocallyConnectedNetwork first and use it as the baseline")
@@ -150,10 +151,11 @@ for F in filters:
     n_inf = 128 if args.smoke else 512
 
     def inf():
-        return L.spike_counts(cfg, hp, st1, imgs[:n_inf], jax.random.PRNGKey(3), batch=128)
+        return L.spike_counts(cfg, hp, st1, imgs[:n_inf], jax.random.PRNGKey(3), batch=128, impl=args.impl)
 
-    rec = timeit(inf, name=f"LC {F}f k12: inference {n_inf} images (batch 128)", part="lcsnn",
-                 repeats=args.repeats, work={"images": n_inf, "networks": 1, "load_avg_1min": os.getloadavg()[0]},
+    rec = timeit(inf, name=f"LC {F}f k12: inference {n_inf} images (batch 128, impl {args.impl})", part="lcsnn",
+                 repeats=args.repeats, work={"images": n_inf, "networks": 1, "impl": args.impl,
+                                             "load_avg_1min": os.getloadavg()[0]},
                  shapes={"n_y": cfg.n_y, "steps": cfg.time, "batch": 128, "dataset": dataset},
                  baseline=base_infer, record=record)
     per = rec["median_s"] / n_inf

@@ -347,6 +347,145 @@ def encode(cfg: LCConfig, pixels, key):
     return raster.reshape(T, n).astype(jnp.float32)
 
 
+#: margin (in standard deviations of the sum of ISIs) of the number of intervals drawn per pixel
+#: by the lazy encoder; a pixel whose intervals end before ``time`` sends the whole call back to
+#: :func:`encode` (exact either way)
+_LAZY_SIGMA = 6.0
+
+
+@functools.lru_cache(maxsize=None)
+def _nreq_np(intensity: float, time: int) -> np.ndarray:
+    """Intervals the lazy encoder draws per pixel value (``<= n_isi``, 0 for pixel 0)."""
+    _, _, n_isi = _table_np(intensity, time)
+    out = np.zeros(256, np.int32)
+    for v in range(1, 256):
+        lam = max(1000.0 / (v / 255.0 * intensity), 1.0)
+        n = 1
+        while n < n_isi and n * lam - _LAZY_SIGMA * math.sqrt(n * lam) <= time:
+            n += 1
+        out[v] = n
+    return out
+
+
+def lazy_budget(cfg: LCConfig, pixels) -> int:
+    """Slots the lazy encoder needs for all of ``pixels [..., n]`` (uint8, host numpy), rounded up
+    to one of 8 sizes per octave (a few compiled sizes, at most 12.5 % padding)."""
+    need = max(int(_nreq_np(float(cfg.intensity), int(cfg.time))[np.asarray(pixels)].sum()), 1024)
+    step = 1 << max(0, (need - 1).bit_length() - 3)
+    return -(-need // step) * step
+
+
+def _uniform_at(key, counters):
+    """``jax.random.uniform(key, shape)`` evaluated only at the flat positions ``counters``
+    (partitionable threefry: element ``i`` is ``threefry(key, (0, i))``, its two words xor-ed)."""
+    from jax.extend.random import threefry2x32_p
+    k = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    c = counters.astype(jnp.uint32)
+    b1, b2 = threefry2x32_p.bind(k[..., 0], k[..., 1], jnp.zeros_like(c), c)
+    bits = (b1 ^ b2) >> 9 | jnp.uint32(0x3F800000)
+    return jax.lax.bitcast_convert_type(bits, jnp.float32) - 1.0
+
+
+def _lazy_ok() -> bool:
+    return bool(jax.config.jax_threefry_partitionable) and jax.config.jax_default_prng_impl == "threefry2x32"
+
+
+def _encode_lazy(cfg: LCConfig, pixels, keys, budget: int):
+    """:func:`encode` of ``M`` images at once (``pixels [M, n]``, ``keys [M]``), drawing only the
+    intervals that can matter: ``_nreq_np[pixel]`` per pixel, in ``budget`` flat slots. The
+    uniforms are the ones ``encode`` draws at the same positions, inverted the same exact way, so
+    the spikes are identical whenever ``ok``: every pixel's drawn intervals reach past ``time``
+    (or are all ``n_isi`` of them) and the slots fit in ``budget``. Returns ``(rasters
+    [M, time, n] float32, ok)``."""
+    cdf, start, n_isi = _table_dev(float(cfg.intensity), int(cfg.time))
+    nreq = jnp.asarray(_nreq_np(float(cfg.intensity), int(cfg.time)))
+    T = cfg.time
+    M, n = pixels.shape
+    px = pixels.astype(jnp.int32).reshape(-1)                            # [M n]
+    cnt = nreq[px]
+    end = jnp.cumsum(cnt)
+    offs = end - cnt
+    total = end[-1]
+    q = jnp.arange(M * n, dtype=jnp.int32)
+    s = jnp.arange(budget, dtype=jnp.int32)
+    # owner pixel of every slot: its id written at its first slot, carried forward by cummax
+    mark = jnp.zeros((budget,), jnp.int32).at[jnp.where(cnt > 0, offs, budget)].set(q, mode="drop")
+    owner = jax.lax.cummax(mark)
+    live = s < total
+    j = s - offs[owner]
+    m, i = owner // n, owner % n
+    u = _uniform_at(keys[m], i * n_isi + j)
+    v = jnp.where(live, px[owner], 0)
+    # exact inversion isi = #{k : cdf[v, k] < u}: the quantile table brackets it, bisection ends it
+    b = jnp.minimum((u * 2 ** _QBITS).astype(jnp.int32), 2 ** _QBITS - 1)
+    row = v * (2 ** _QBITS + 1)
+    lo, hi = start[row + b].astype(jnp.int32), start[row + b + 1].astype(jnp.int32)
+    base = v * (T + 1)
+
+    def bisect(c):
+        lo, hi = c
+        mid = (lo + hi) // 2
+        below = cdf[base + jnp.minimum(mid, T)] < u
+        open_ = lo < hi
+        return jnp.where(open_ & below, mid + 1, lo), jnp.where(open_ & ~below, mid, hi)
+
+    # few draws fall in a bin that straddles several CDF steps: bisect those on a compacted list
+    # (fixed rounds), then finish any left over on the full array (usually none)
+    n_sub = min(budget, max(256, budget // 128))
+    ids = jnp.nonzero(lo < hi, size=n_sub, fill_value=budget)[0]
+    pad = lambda a: jnp.concatenate([a, jnp.zeros((1,), a.dtype)])  # noqa: E731
+    lo_f, hi_f = pad(lo), pad(hi)
+    u_s, base_s = pad(u)[ids], pad(base)[ids]
+    slo, shi = lo_f[ids], hi_f[ids]
+    for _ in range(int(np.ceil(np.log2(T + 2)))):
+        mid = (slo + shi) // 2
+        below = cdf[base_s + jnp.minimum(mid, T)] < u_s
+        open_ = slo < shi
+        slo, shi = jnp.where(open_ & below, mid + 1, slo), jnp.where(open_ & ~below, mid, shi)
+    lo = lo_f.at[ids].set(slo)[:-1]
+    hi = hi_f.at[ids].set(shi)[:-1]
+    isi, _ = jax.lax.while_loop(lambda c: jnp.any(c[0] < c[1]), bisect, (lo, hi))
+    isi = jnp.where(live, jnp.maximum(isi, 1), 0)
+    cs = jnp.cumsum(isi)
+    times = cs - (cs[offs[owner]] - isi[offs[owner]])                    # per-pixel cumulative sum
+    last = times[jnp.clip(end - 1, 0, budget - 1)]
+    short = (cnt > 0) & (cnt < n_isi) & (last <= T)
+    ok = (total <= budget) & ~jnp.any(short)
+    keep = live & (times <= T)
+    flat = jnp.where(keep, m * (T * n) + (times - 1) * n + i, M * T * n + s)
+    raster = jnp.zeros((M * T * n,), jnp.uint8).at[flat].set(1, mode="drop", unique_indices=True)
+    return raster.reshape(M, T, n).astype(jnp.float32), ok
+
+
+#: slot budgets of the lazy encoder inside training (one image; the smallest that fits is used)
+_LAZY_TIERS = (8192,)
+
+
+def encode_one(cfg: LCConfig, pixels, key):
+    """:func:`encode` of one image (identical spikes) through the lazy encoder, with the slot
+    budget picked per image among :data:`_LAZY_TIERS` (``lax.switch``; ``encode`` itself above
+    them). For use outside ``vmap`` (a batched switch would run every branch)."""
+    if not _lazy_ok():
+        return encode(cfg, pixels, key)
+    need = jnp.sum(jnp.asarray(_nreq_np(float(cfg.intensity), int(cfg.time)))[jnp.asarray(pixels).astype(jnp.int32)])
+    tiers = [b for b in _LAZY_TIERS if b < cfg.crop ** 2 * _table_np(float(cfg.intensity), int(cfg.time))[2]]
+    branches = [functools.partial(lambda b, p, k: encode_many(cfg, p[None], k[None], b)[0], b) for b in tiers]
+    branches.append(lambda p, k: encode(cfg, p, k))
+    idx = sum((need > b).astype(jnp.int32) for b in tiers) if tiers else 0
+    return jax.lax.switch(idx, branches, pixels, key)
+
+
+def encode_many(cfg: LCConfig, pixels, keys, budget: Optional[int] = None):
+    """``vmap(encode)`` over ``pixels [M, n]`` and ``keys [M]`` (identical spikes), through the
+    lazy encoder when ``budget`` (slots, see :func:`lazy_budget`) is given, with ``encode`` as
+    the fallback of the whole call."""
+    dense = lambda: jax.vmap(lambda p, k: encode(cfg, p, k))(pixels, keys)  # noqa: E731
+    if budget is None or not _lazy_ok():
+        return dense()
+    fast, ok = _encode_lazy(cfg, pixels, keys, int(budget))
+    return jax.lax.cond(ok, lambda: fast, dense)
+
+
 # --------------------------------------------------------------------------------------------
 # state
 # --------------------------------------------------------------------------------------------
@@ -441,7 +580,7 @@ def simulate_image(cfg: LCConfig, hp: HParams, state: NetState, raster, *, learn
         raise ValueError(f"yy must be 'fixed' or 'dense', got {yy!r}")
     if yy == "dense" and state.wyy is None:
         raise ValueError("yy='dense' / learn_yy need state.wyy (build the config with comp_learning=True)")
-    if impl == "auto" and 3 * EVENT_SLOTS > cfg.n_y:   # too few neurons: the dense update is cheaper
+    if not _event_pays(cfg, impl):   # too few neurons: the dense update is cheaper
         return dense()
     new, cnt, over = _simulate_train_event(cfg, hp, state, raster, adapt=adapt, yy=yy, slots=EVENT_SLOTS)
     return jax.lax.cond(over, dense, lambda: (new, cnt))
@@ -544,6 +683,15 @@ EVENT_SLOTS = 256
 #: the first ``EVENT_TIER`` of those rows are updated every step, the others (``lax.cond``) only
 #: in the steps where more neurons than that have spiked (most steps need fewer)
 EVENT_TIER = 96
+
+
+def _event_pays(cfg: LCConfig, impl: str) -> bool:
+    """``impl="auto"`` policy: the event-driven training path and the lazy encoder inside training
+    pay for their overhead (and compile time) only on large networks (measured: 100 filters yes,
+    25 no)."""
+    if impl not in ("auto", "event", "dense"):
+        raise ValueError(f"impl must be 'auto', 'event' or 'dense', got {impl!r}")
+    return impl == "event" or (impl == "auto" and cfg.n_y >= 3 * EVENT_SLOTS)
 
 
 def _simulate_train_event(cfg: LCConfig, hp: HParams, state: NetState, raster, *, adapt: bool,
@@ -654,7 +802,10 @@ def train(cfg: LCConfig, hp: HParams, state: NetState, images, order, key, *, le
     """Train one network on ``images[order]`` one image at a time (``images``: cropped uint8
     ``[N, crop*crop]``, ``order``: int indices). Per image: encode, 250 steps with learning,
     competition mask (with competition learning), per-neuron normalisation. Pure and jittable
-    (``cfg`` and the flags static); returns ``(state, total Y spikes per image)``."""
+    (``cfg`` and the flags static); returns ``(state, total Y spikes per image)``. ``impl``: see
+    :func:`simulate_image`; the Poisson trains come from the lazy encoder
+    (:func:`encode_one`, identical spikes) where the event path is used (``"auto"``: large
+    networks)."""
     if learn_yy is None:
         learn_yy = cfg.comp_learning
     if yy is None:
@@ -666,7 +817,7 @@ def train(cfg: LCConfig, hp: HParams, state: NetState, images, order, key, *, le
 
     def body(st, xs):
         i, k, ok = xs
-        raster = encode(cfg, images[i], k)
+        raster = encode_one(cfg, images[i], k) if _event_pays(cfg, impl) else encode(cfg, images[i], k)
         new, cnt = simulate_image(cfg, hp, st, raster, learn_xy=learn_xy, learn_yy=learn_yy,
                                   adapt=True, yy=yy, skip_silent=skip_silent, impl=impl)
         wyy = new.wyy * mask if mask is not None else new.wyy
@@ -706,13 +857,13 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
     the per-step updates gains nothing), ``"auto"`` = vmap on an accelerator, map on a CPU.
     ``progress(n_done, states)`` is called after every launch (checkpoint there); ``start`` =
     images already done in an earlier call (resume: the Poisson keys continue as in one call when
-    the chunk boundaries are the same). ``impl``: see :func:`simulate_image`; ``"auto"`` is the
-    event-driven path with ``"map"`` and the dense one with ``"vmap"`` (its per-image fallback
-    would become a select that runs both)."""
+    the chunk boundaries are the same). ``impl``: see :func:`simulate_image`; ``"auto"`` means
+    ``"dense"`` with ``"vmap"`` (the event path's per-image fallback would become a select that
+    runs both)."""
     if networks == "auto":
         networks = "map" if jax.default_backend() == "cpu" else "vmap"
-    if impl == "auto":
-        impl = "event" if networks == "map" else "dense"
+    if impl == "auto" and networks == "vmap":
+        impl = "dense"
     if networks not in ("vmap", "map"):
         raise ValueError(f"networks must be 'auto', 'vmap' or 'map', got {networks!r}")
     if learn_yy is None:
@@ -752,10 +903,10 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
     return states, (np.concatenate(totals, axis=1) if totals else np.zeros((n_net, 0)))
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "yy", "hp_axis"))
-def _counts_chunk(cfg, hp, states, pixels, keys, yy, hp_axis):
+@functools.partial(jax.jit, static_argnames=("cfg", "yy", "hp_axis", "budget"))
+def _counts_chunk(cfg, hp, states, pixels, keys, yy, hp_axis, budget=None):
     # the Poisson trains of an image are drawn once and shared by the networks
-    rasters = jax.vmap(lambda px, k: encode(cfg, px, k))(pixels, keys)
+    rasters = encode_many(cfg, pixels, keys, budget)
 
     def one_net(h, st):
         if cfg.arch == "C":  # C starts unnormalised; trained networks are normalised already
@@ -765,11 +916,13 @@ def _counts_chunk(cfg, hp, states, pixels, keys, yy, hp_axis):
 
 
 def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, batch: int = 128,
-                 yy: Optional[str] = None, progress=None) -> np.ndarray:
+                 yy: Optional[str] = None, progress=None, impl: str = "auto") -> np.ndarray:
     """Spike counts ``[N_networks, n_images, F, P]`` of ``N`` networks (leading axis of
     ``states``) on the same ``images`` (cropped uint8 ``[n, crop*crop]``), learning off (theta
     frozen, no STDP), batched over images. The Poisson trains of an image are drawn once per call
-    and shared by the networks (each network alone sees independent random trains per image)."""
+    and shared by the networks (each network alone sees independent random trains per image).
+    ``impl="dense"`` draws them with ``vmap(encode)``, otherwise with the lazy encoder
+    (:func:`encode_many`, identical spikes)."""
     if yy is None:
         yy = "dense" if cfg.comp_learning else "fixed"
     images = np.asarray(images)
@@ -789,7 +942,8 @@ def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, b
         if m < batch:  # pad to a fixed shape (one compilation)
             px = np.concatenate([px, np.zeros((batch - m, px.shape[1]), px.dtype)])
         ks = jax.random.split(jax.random.fold_in(key, a), batch)
-        c = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis)
+        budget = None if impl == "dense" else lazy_budget(cfg, px)   # lazy encoder (same spikes)
+        c = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis, budget)
         out[:, a:a + m] = np.asarray(c)[:, :m]
         if progress is not None:
             progress(a + m)
