@@ -177,7 +177,8 @@ targets = [  # (part, benchmark name prefix, target, limit, kind); kind "ratio":
 ]
 trows = []
 for part, prefix, what, limit, kind in targets:
-    cand = [r for r in records if r.get("part") == part and r["name"].startswith(prefix)]
+    cand = [r for r in records if r.get("part") == part and r["name"].startswith(prefix)
+            and "impl dense" not in r["name"]]   # reference-path runs (same-run "before") are not the product
     if kind == "ratio":   # only records that carry a same-run baseline (float64 where the original is)
         cand = [r for r in cand if bench.baseline_seconds(r)
                 and (prefix != "larisch_train_presentation" or r.get("dtype") == "float64")]
