@@ -640,8 +640,10 @@ for a in archived:
 if arch_rows or any(a["data"].get("histories") for a in archived):
     arch_df = pd.DataFrame(arch_rows)
     if len(arch_df):
-        print(arch_df.round(4).to_string(index=False))
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.4))
+        display(arch_df.round(4).set_index("model"))  # noqa: F821
+    fig, axs = plt.subplots(2, 2, figsize=(11, 7))
+    ax = [axs[0, 0], axs[0, 1], axs[1, 0]]
+    axs[1, 1].axis("off")
     for a in archived:
         d = a["data"]
         for m, h in enumerate(d["histories"]):
@@ -661,10 +663,9 @@ if arch_rows or any(a["data"].get("histories") for a in archived):
     ax[2].set_yscale("log")
     for x_ in ax:
         x_.set_xlabel("online training clips")
-        x_.legend(fontsize=8)
     ax[1].axhline(archived[0]["data"]["teacher_acc"], color="grey", ls="--", lw=1,
                   label="teacher, test (integral rule)")
-    ax[1].legend(fontsize=7)
+    axs[1, 1].legend(*ax[1].get_legend_handles_labels(), loc="center", fontsize=10, frameon=False)
     fig.suptitle("Archived paper-scale online training (point 0: untrained, on the test split)")
     fig.tight_layout()
     plt.show()
