@@ -242,7 +242,7 @@ table = pd.DataFrame([{
 } for res in results])
 print(f"{n_networks} network(s) per row, {results[0]['n_train']} training images each, {n_calib} calibration and "
       f"{n_test_used} test images; profile {profile}, {dataset}")
-table
+table.set_index("row")
 
 # %% [markdown]
 # The thesis numbers come from networks trained on 4,000–5,000 images and tested on 10,000; under
@@ -259,7 +259,9 @@ if archived is not None:
                    if x is not None})
     print(f"archived paper-scale run, assembled {archived['provenance']['time_utc'][:16]} UTC on "
           f"{archived['provenance']['device']}; its rows ran on {', '.join(devs)} (results/{ROW_DIR}/)")
-    display(arch_df)  # noqa: F821
+    cols = [c for c in ("row", "network", "train images", "thesis voting", "ours voting (best)", "thesis linear",
+                        "ours linear", "silent test images %") if c in arch_df]
+    display(arch_df[cols].set_index("row"))  # noqa: F821
 else:
     part = [x for x in (runs.load_result(ROW_DIR, f"row{r_:02d}") for r_ in range(1, 13)) if x is not None]
     if part:   # an unfinished paper run: the rows it has saved so far
