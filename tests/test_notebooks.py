@@ -63,3 +63,22 @@ def test_wakeword_runaway_is_recorded_not_fatal(tmp_path, isolated_cache, monkey
     ebn_row = board["Fig. 2, wake word, Network ADS + EBN test accuracy"]
     assert ebn_row["verdict"].startswith("ran away during online training")
     assert not list((tmp_path / "results").rglob("*.json"))   # smoke (synthetic) archives nothing
+
+
+@pytest.mark.notebook
+def test_wakeword_baselines_can_be_skipped_and_are_validated_first(tmp_path, isolated_cache):
+    # a paper run of one ADS variant alone skips the baselines (their archive stays in place);
+    # an unknown baseline name is rejected in the setup cell, before data or training
+    sec = SECTIONS["ebn_wakeword"]
+    with pytest.raises(runner.RunError, match="baselines must be a subset"):
+        runner.execute(sec, "smoke", {"baselines": ["forse"]}, book_dir=tmp_path / "bad", force=True,
+                       log=lambda *_: None)
+    rec = runner.execute(sec, "smoke", {"baselines": [], "archs": ["noebn"]}, book_dir=tmp_path / "book",
+                         force=True, log=lambda *_: None)
+    assert rec["status"] == "ok"
+    board = {r["item"]: r for r in rec["reported"]["scoreboard"]}
+    for item in ("FORCE baseline test accuracy", "reservoir baseline (simplified) test accuracy"):
+        assert board[f"Fig. 2, wake word, {item}"]["verdict"].startswith("not run")
+    assert board["Fig. 2, wake word, BPTT baseline test accuracy"]["ours"] == "not run"
+    text = (tmp_path / "book" / f"{sec.output}.ipynb").read_text()
+    assert "FORCE #0" not in text and "reservoir #0" not in text
