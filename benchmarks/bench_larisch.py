@@ -143,7 +143,8 @@ for dt in ([jnp.float32] if args.no_f64 else [jnp.float32, jnp.float64]):
     ps = L.init_plastic(jax.random.PRNGKey(0), dt)
     rec = timeit(present, p, ps, raster.astype(dt), name="larisch_train_presentation", part="larisch",
                  record=REC, repeats=2 if args.smoke else args.repeats,
-                 work={"presentations": 1, "steps": L.T_STEPS}, baseline=baseline,
+                 work={"presentations": 1, "steps": L.T_STEPS, "load_avg_1min": os.getloadavg()[0]},
+                 baseline=baseline,
                  shapes={"N_in": L.N_IN, "N_exc": L.N_EXC, "N_inh": L.N_INH, "T": L.T_STEPS}, dtype=name)
     msg = f"ours {name}: {1e3 * rec['median_s']:.2f} ms per presentation"
     if baseline:
@@ -162,7 +163,8 @@ fl = jnp.asarray(rng.random((K, 3)) < 0.5)
 nets = jax.vmap(lambda k: L.init_plastic(k))(jax.random.split(jax.random.PRNGKey(1), NETS))
 chunk_nets = jax.jit(jax.vmap(lambda ps: L._train_chunk_impl(p, ps, ev, r0, c0, fl)))
 rec = timeit(chunk_nets, nets, name="larisch_train_chunk_vmap_nets", part="larisch", record=REC, repeats=3,
-             work={"presentations": K * NETS, "networks": NETS, "steps": K * NETS * L.T_STEPS},
+             work={"presentations": K * NETS, "networks": NETS, "steps": K * NETS * L.T_STEPS,
+                   "load_avg_1min": os.getloadavg()[0]},
              shapes={"chunk": K, "nets": NETS, "T": L.T_STEPS}, baseline=baseline)
 if baseline:   # ANNarchy's seconds per presentation x the K * NETS presentations of this call
     print(f"ours vmap {NETS} nets x {K}: {1e3 * rec['median_s'] / (K * NETS):.2f} ms per presentation "
