@@ -437,22 +437,40 @@ def force_eval(fp, split):
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
+def same_teacher(t):
+    return all(np.array_equal(np.asarray(x), np.asarray(y))
+               for x, y in zip(jax.tree_util.tree_leaves(t), jax.tree_util.tree_leaves(teacher)))
+
+
 for idx in range(n_nets if "force" in baselines else 0):
-    fp = ebn.force_init(jax.random.PRNGKey(1000 + idx), n_neurons_force, n_units)
-    best_fp, best_acc, stall, t0, f_hist = fp, -1.0, 0, time.perf_counter(), []
-    for e in range(force_epochs):
-        c_e, a_e = epoch_data(e)
-        fp, errs = ebn.force_train(fp, c_e, a_e, readout=teacher.w_out, progress=tqdm)
-        ov = force_eval(fp, "val")
-        acc = float(np.mean((ov["y"][..., 0] > 0.7).any(-1) == data["val"]["labels"]))
-        f_hist.append({"epoch": e + 1, "train_err2": float(np.mean(errs)), "val_acc_0.7": acc})
-        if acc >= best_acc:
-            best_fp, best_acc, stall = fp, acc, 0
-        else:
-            stall += 1
-            if stall >= 2:
-                break
-    t_tr = time.perf_counter() - t0
+    force_file = net_dir / f"{data['meta']['task_version']}_force_N{n_neurons_force}_seed{idx}_{profile}.npz"
+    force_meta = dict(task_version=data["meta"]["task_version"], data_seed=seed, model_seed=idx,
+                      force_key=1000 + idx, n_neurons=n_neurons_force, n_units=n_units,
+                      input_gain_A=A, epochs=force_epochs, n_ads_train=n_ads_train, theta0=theta0,
+                      profile=profile, clip_s=clip_s, n_train=n_train, n_val=n_val, n_test=n_test)
+    # with `resume`, a FORCE network saved by an earlier run with the same settings and teacher is
+    # reused (one epoch at N = 768 is half an hour on one CPU core)
+    got = (ebn.load_force(force_file, 16, n_units, n_neurons_force)
+           if resume and profile != "smoke" and force_file.exists() else None)
+    if got is not None and same_teacher(got[0]) and all(got[2].get(k) == v for k, v in force_meta.items()):
+        best_fp, f_hist, t_tr = got[1], got[2].get("history", []), float(got[2].get("train_s", np.nan))
+        print(f"FORCE #{idx}: reused {force_file.name} (saved by an earlier run with the same settings)")
+    else:
+        fp = ebn.force_init(jax.random.PRNGKey(1000 + idx), n_neurons_force, n_units)
+        best_fp, best_acc, stall, t0, f_hist = fp, -1.0, 0, time.perf_counter(), []
+        for e in range(force_epochs):
+            c_e, a_e = epoch_data(e)
+            fp, errs = ebn.force_train(fp, c_e, a_e, readout=teacher.w_out, progress=tqdm)
+            ov = force_eval(fp, "val")
+            acc = float(np.mean((ov["y"][..., 0] > 0.7).any(-1) == data["val"]["labels"]))
+            f_hist.append({"epoch": e + 1, "train_err2": float(np.mean(errs)), "val_acc_0.7": acc})
+            if acc >= best_acc:
+                best_fp, best_acc, stall = fp, acc, 0
+            else:
+                stall += 1
+                if stall >= 2:
+                    break
+        t_tr = time.perf_counter() - t0
     ov = force_eval(best_fp, "val")
     ot = force_eval(best_fp, "test")
     dec = decide(ov["y"][..., 0], ot["y"][..., 0], filtered=False)
@@ -464,13 +482,9 @@ for idx in range(n_nets if "force" in baselines else 0):
                  "train s (all nets)": t_tr})
     nets[("FORCE", idx)] = (best_fp, {"y_f": ot["y"][..., 0]}, dec)
     if profile != "smoke":   # the robustness chapter loads these (with the teacher) by this name
-        ebn.save_force(net_dir / f"{data['meta']['task_version']}_force_N{n_neurons_force}_seed{idx}_{profile}.npz",
-                       teacher, best_fp, meta=dict(
-                           task_version=data["meta"]["task_version"], data_seed=seed, model_seed=idx,
-                           force_key=1000 + idx, n_neurons=n_neurons_force, n_units=n_units,
-                           input_gain_A=A, epochs=force_epochs, n_ads_train=n_ads_train, theta0=theta0,
-                           boundary_B=dec["B"], teacher_boundary_B=teacher_dec["B"], profile=profile,
-                           clip_s=clip_s, n_train=n_train, n_val=n_val, n_test=n_test))
+        ebn.save_force(force_file, teacher, best_fp, meta=dict(
+            **force_meta, boundary_B=dec["B"], teacher_boundary_B=teacher_dec["B"], history=f_hist,
+            train_s=t_tr))
     print(f"FORCE #{idx}: test acc {dec['acc']:.3f}; history {f_hist}")
 
 # %% [markdown]
@@ -490,12 +504,9 @@ for idx in range(n_nets if "reservoir" in baselines else 0):
     H_tr, _ = ebn.reservoir_states(rp, data["train"]["features"][res_idx], sub=10)
     w_r = ebn.ridge_fit(H_tr, data["train"]["target"][res_idx][:, 9::10], lam=ridge_lambda)
     del H_tr
-    H_v, _ = ebn.reservoir_states(rp, data["val"]["features"])
-    y_rv = ebn.ridge_predict(H_v, w_r)
-    del H_v
-    H_t, n_sp = ebn.reservoir_states(rp, data["test"]["features"])
-    y_rt = ebn.ridge_predict(H_t, w_r)
-    del H_t
+    # the readout is applied inside the scan: the states of a split at every step do not fit in memory
+    y_rv, _ = ebn.reservoir_states(rp, data["val"]["features"], readout=w_r)
+    y_rt, n_sp = ebn.reservoir_states(rp, data["test"]["features"], readout=w_r)
     t_tr = time.perf_counter() - t0
     dec = decide(y_rv, y_rt, filtered=False)
     rows.append({"model": "reservoir", "net": idx, "test acc": dec["acc"], "val acc": dec["val_acc"],

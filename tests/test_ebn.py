@@ -391,6 +391,26 @@ def test_reservoir_and_ridge():
         ebn.reservoir_states(p, u[0])
 
 
+def test_reservoir_readout_in_scan_and_blocked_ridge():
+    # the readout applied inside the scan (no states kept) equals ridge_predict on the states, and
+    # the block-accumulated ridge equals the one-shot normal equations
+    p = ebn.reservoir_init(jax.random.PRNGKey(1), 64, 4, n_liquids=8)
+    u = np.random.default_rng(1).uniform(0, 1, (3, 400, 4)).astype(np.float32)
+    H, ns = ebn.reservoir_states(p, u, sub=10)
+    y_tgt = np.random.default_rng(2).normal(size=H.shape[:2])
+    w = ebn.ridge_fit(H, y_tgt, lam=3.0, rows=7)           # blocks that do not divide the rows
+    X = np.concatenate([H.reshape(-1, 64).astype(np.float64), np.ones((H.shape[0] * H.shape[1], 1))], 1)
+    w_ref = np.linalg.solve(X.T @ X + 3.0 * np.eye(65), X.T @ y_tgt.reshape(-1))
+    np.testing.assert_allclose(w, w_ref, rtol=1e-8, atol=1e-10)
+    y, ns2 = ebn.reservoir_states(p, u, sub=10, readout=w, batch=2)
+    np.testing.assert_allclose(y, ebn.ridge_predict(H, w), atol=1e-4)
+    np.testing.assert_array_equal(ns, ns2)
+    with pytest.raises(ValueError, match="readout must be"):
+        ebn.reservoir_states(p, u, readout=w[:-1])
+    with pytest.raises(ValueError, match="targets"):
+        ebn.ridge_fit(H, y_tgt[:, :-1])
+
+
 def test_bptt_baseline_gradients_and_spikes():
     tp = ebn.teacher_init(jax.random.PRNGKey(0), 3, 8, 1)
     p = ebn.bptt_init(jax.random.PRNGKey(1), tp, 12)

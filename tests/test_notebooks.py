@@ -82,3 +82,21 @@ def test_wakeword_baselines_can_be_skipped_and_are_validated_first(tmp_path, iso
     assert board["Fig. 2, wake word, BPTT baseline test accuracy"]["ours"] == "not run"
     text = (tmp_path / "book" / f"{sec.output}.ipynb").read_text()
     assert "FORCE #0" not in text and "reservoir #0" not in text
+
+
+@pytest.mark.notebook
+def test_wakeword_force_network_is_reused_on_resume(tmp_path, isolated_cache):
+    # outside smoke a trained FORCE network is saved; a resumed run with the same settings and
+    # teacher reuses it (same test accuracy), one with other settings trains again
+    sec = SECTIONS["ebn_wakeword"]
+    small = {**sec.profiles["smoke"].params, "resume": True, "archs": ["noebn"],
+             "baselines": ["force"], "bptt_steps": 0}
+    accs = []
+    for i, extra in enumerate(({}, {}, {"force_epochs": 2})):
+        rec = runner.execute(sec, "quick", {**small, **extra}, book_dir=tmp_path / f"b{i}", force=True,
+                             log=lambda *_: None)
+        assert rec["status"] == "ok"
+        text = (tmp_path / f"b{i}" / f"{sec.output}.ipynb").read_text()
+        assert ("FORCE #0: reused" in text) == (i == 1)
+        accs.append(rec["reported"]["force_acc"])
+    assert accs[0] == accs[1]

@@ -1143,13 +1143,21 @@ def _reservoir_run(p: ReservoirParams, u, dt: float = DT, sub: int = 1, readout=
     return H[sub - 1::sub], ns
 
 
-def reservoir_states(p: ReservoirParams, u, *, sub: int = 1, batch: int = 20):
+def reservoir_states(p: ReservoirParams, u, *, sub: int = 1, batch: int = 20, readout=None):
     """Readout states (spikes through a 256-ms exponential synapse) for ``u [B, T, n_in]``, every
-    ``sub``-th step, vmapped over clips. Returns numpy ``(H [B, T/sub, N], n_spikes [B, T])``."""
+    ``sub``-th step, vmapped over clips. Returns numpy ``(H [B, T/sub, N], n_spikes [B, T])``.
+
+    With ``readout`` (ridge weights ``[N + 1]`` from :func:`ridge_fit`) it returns the output
+    ``y [B, T/sub]`` instead of ``H``, computed inside the scan: at paper scale the states of a
+    whole split at every step (1,000 clips x 5,000 steps x 768 neurons) would take 15 GB."""
     u = np.asarray(u, np.float32)
     if u.ndim != 3 or u.shape[2] != p.w_in.shape[0]:
         raise ValueError(f"reservoir input must be [B, T, {p.w_in.shape[0]}], got {u.shape}")
-    f = jax.vmap(lambda x: _reservoir_run(p, x, sub=sub))
+    if readout is not None:
+        readout = jnp.asarray(readout, jnp.float32)
+        if readout.shape != (p.w_rec.shape[0] + 1,):
+            raise ValueError(f"readout must be [{p.w_rec.shape[0] + 1}] (weights + bias), got {readout.shape}")
+    f = jax.vmap(lambda x: _reservoir_run(p, x, sub=sub, readout=readout))
     Hs, Ns = [], []
     for i in range(0, len(u), batch):
         H, ns = f(jnp.asarray(u[i:i + batch]))
@@ -1158,12 +1166,24 @@ def reservoir_states(p: ReservoirParams, u, *, sub: int = 1, batch: int = 20):
     return np.concatenate(Hs), np.concatenate(Ns)
 
 
-def ridge_fit(H, y, lam: float = 100.0):
-    """Ridge regression with a bias: ``H [..., N]``, ``y [...]`` -> weights ``[N + 1]``."""
-    X = H.reshape(-1, H.shape[-1]).astype(np.float64)
-    X = np.concatenate([X, np.ones((len(X), 1))], 1)
+def ridge_fit(H, y, lam: float = 100.0, rows: int = 65536):
+    """Ridge regression with a bias: ``H [..., N]``, ``y [...]`` -> weights ``[N + 1]``.
+
+    The normal equations are accumulated in float64 over blocks of ``rows`` rows, so no float64
+    copy of ``H`` is made (at paper scale ``H`` alone is 1.5 GB in float32)."""
+    H = np.asarray(H)
+    X = H.reshape(-1, H.shape[-1])
     Y = np.asarray(y, np.float64).reshape(-1)
-    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ Y)
+    if len(X) != len(Y):
+        raise ValueError(f"ridge_fit: {len(X)} state rows but {len(Y)} targets")
+    n = X.shape[1] + 1
+    G = np.zeros((n, n))
+    b = np.zeros(n)
+    for i in range(0, len(X), rows):
+        Xc = np.concatenate([X[i:i + rows].astype(np.float64), np.ones((len(X[i:i + rows]), 1))], 1)
+        G += Xc.T @ Xc
+        b += Xc.T @ Y[i:i + rows]
+    return np.linalg.solve(G + lam * np.eye(n), b)
 
 
 def ridge_predict(H, w):
