@@ -1180,7 +1180,8 @@ def ridge_fit(H, y, lam: float = 100.0, rows: int = 65536):
     G = np.zeros((n, n))
     b = np.zeros(n)
     for i in range(0, len(X), rows):
-        Xc = np.concatenate([X[i:i + rows].astype(np.float64), np.ones((len(X[i:i + rows]), 1))], 1)
+        Xb = X[i:i + rows]
+        Xc = np.concatenate([Xb.astype(np.float64), np.ones((len(Xb), 1))], 1)
         G += Xc.T @ Xc
         b += Xc.T @ Y[i:i + rows]
     return np.linalg.solve(G + lam * np.eye(n), b)
