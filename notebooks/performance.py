@@ -44,7 +44,7 @@ roofline_neurons = 768     # Network ADS size for the roofline of its time step
 roofline_steps = 2000      # time steps timed for the roofline point
 roofline_trials = 4        # trials vmapped together in that timing
 
-# %%
+# %% tags=["hide-input"]
 import json
 import time
 
@@ -68,7 +68,7 @@ print(f"{len(records)} benchmark records; this run on {runs.device_info()}, JAX 
 # matrix product (arithmetic throughput) and a large element-wise pass over an array (memory
 # bandwidth, bytes read + written).
 
-# %%
+# %% tags=["hide-input"]
 peaks = bench.machine_peaks(n=peak_n, mbytes=peak_mbytes, repeats=3, record=False)
 # the same pass over a 2 MiB array, which stays in the caches: the roof for cache-resident loops
 small = jnp.ones((2 * (1 << 20) // 4,), jnp.float32)
@@ -86,9 +86,11 @@ display(pd.DataFrame({"quantity": ["float32 matmul throughput", "memory bandwidt
 # ## One table per part
 #
 # The latest record of each benchmark, with the spread of its medians over all the runs recorded
-# (machines like ours are noisy: ±20 % between runs is common).
+# (machines like ours are noisy: ±20 % between runs is common). Times are per unit of work (a
+# sample, an image per network, a presentation, a trial), ours and the original's for the same
+# work; the date and the full record of every run are on the [benchmark records](../benchmarks.md) page.
 
-# %%
+# %% tags=["hide-input"]
 def per_unit(rec):
     """Seconds per unit of work, with the unit named (for the table)."""
     w = rec.get("work") or {}
@@ -99,6 +101,12 @@ def per_unit(rec):
             label = unit.rstrip("s") + (" x network" if unit == "images" and w.get("networks", 1) > 1 else "")
             return rec["median_s"] / n, label
     return rec["median_s"], "call"
+
+
+def short_device(d):
+    """'cpu: Intel(R) Xeon(R) Processor (2 cores)' -> 'Intel Xeon (2 cores)' (keeps the table narrow)."""
+    d = d.replace("cpu: ", "").replace("(R)", "").replace(" Processor", "").replace("  ", " ")
+    return d.strip()
 
 
 def fmt_s(s):
@@ -124,13 +132,16 @@ else:
         for name, gg in g.groupby("benchmark", sort=False):
             last = gg.iloc[-1]
             unit_s, unit = per_unit(last["rec"])
-            ratio = last["baseline_s"] / last["median_s"] if last["baseline_s"] else np.nan
-            out.append({"benchmark": name, "ours (median)": fmt_s(last["median_s"]),
-                        f"ours per unit": f"{fmt_s(unit_s)} / {unit}",
-                        "runs": len(gg), "spread of medians": f"{fmt_s(gg.median_s.min())} – {fmt_s(gg.median_s.max())}",
-                        "original, same work": fmt_s(last["baseline_s"]) if last["baseline_s"] else "not measured",
-                        "speed-up": f"{ratio:.0f}x" if np.isfinite(ratio) else "–",
-                        "device": last["device"], "date": last["date"]})
+            n_units = last["median_s"] / unit_s
+            has_base = bool(pd.notna(last["baseline_s"]) and last["baseline_s"])
+            ratio = last["baseline_s"] / last["median_s"] if has_base else np.nan
+            out.append({"benchmark": name.replace("_", "_\u200b"),   # lets long identifiers wrap
+                        "ours": f"{fmt_s(unit_s)} / {unit}",
+                        "original, same work": (f"{fmt_s(last['baseline_s'] / n_units)} / {unit}"
+                                                if has_base else "not measured"),
+                        "speed-up": (f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x") if np.isfinite(ratio) else "–",
+                        "runs: spread of medians": f"{len(gg)}: {fmt_s(gg.median_s.min())} – {fmt_s(gg.median_s.max())}",
+                        "device": short_device(last["device"])})
         tables[part] = pd.DataFrame(out).set_index("benchmark")
         display(Markdown(f"### {part}"))
         display(tables[part])
@@ -160,7 +171,7 @@ else:
 #
 # ## Against the targets of the paper issues
 
-# %%
+# %% tags=["hide-input"]
 targets = [  # (part, benchmark name prefix, target, limit, kind); kind "ratio": speed-up >= limit
     ("denram", "denram_epoch_D2", "one D2 epoch <= 10 s (original 316 s)", 10.0, None),
     ("denram", "denram_epoch_D1", "one D1 epoch <= 30 s (original ~1,120 s)", 30.0, None),
@@ -200,7 +211,7 @@ target_table
 # %% [markdown]
 # ## How time grows with the work
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
 ax = axes[0]
 den = [r for r in records if r.get("part") == "denram"]
@@ -247,7 +258,7 @@ plt.show()
 # analysis of **one** step. A point far below both roofs means the loop is bound by neither
 # arithmetic nor memory traffic but by per-step overhead (the sequential time axis).
 
-# %%
+# %% tags=["hide-input"]
 from snncore.models import ebn
 
 p = ebn.ads_init(jax.random.PRNGKey(0), roofline_neurons, 128, use_ebn=True)
