@@ -112,7 +112,7 @@ print("test: ", test)
 #   per-channel activity profile (which channels fire most), the fraction of channels that ever
 #   fire, and the share of spikes inside DenRAM's 0.748 s window. Those rows keep our value alone.
 
-# %%
+# %% tags=["hide-input"]
 def shd_pipeline_stats(splits, rng, nb_steps=100, max_time=1.4, batch=256):
     """The temporal-SHD project's binning and channel selection (timingshdTutorial.ipynb), run on our data.
     Returns the numbers it printed for real SHD: weak channels, samples dropped, reliably active

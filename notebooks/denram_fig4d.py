@@ -133,7 +133,7 @@ for name in configs:
 # own file, so the grid can be completed over several sessions, and a partial grid is already
 # plotted (and labelled with its number of runs) below.
 
-# %%
+# %% tags=["hide-input"]
 # The paper profile on real or stand-in data is resumable run by run across sessions: every finished
 # run is written at once to its own small JSON file under results/denram/fig4d_paper_runs/ (its
 # name spells the run's key: config, delays, noise, seed, data sizes, epochs, patience, dataset),
@@ -264,7 +264,7 @@ main = res[res.delay_mode == "lognormal"]
 # %% [markdown]
 # ## Fig. 4d: our accuracy beside the published one
 
-# %%
+# %% tags=["hide-input"]
 # Published per-seed test accuracies (DenRAM repository, reproduction/expected_results_fig4d.csv;
 # real SHD, 2,240 test samples), seeds 42, 50, 9
 PAPER = {
@@ -403,7 +403,7 @@ if len(arch) and (arch.delay_mode != "lognormal").any():
 # %% [markdown]
 # ## Summary
 
-# %%
+# %% tags=["hide-input"]
 def mean_acc(c, s):
     v = main[(main.config == c) & np.isclose(main.noise, s)].test_acc
     return float(v.mean()) if len(v) else float("nan")

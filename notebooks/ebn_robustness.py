@@ -86,7 +86,7 @@ n_ads_train = 20           # online training clips (one epoch), 0 keeps the untr
 eta = 2.0e-6
 g_ebn = 1.5
 
-# %%
+# %% tags=["hide-input"]
 import re
 import time
 
@@ -133,7 +133,7 @@ if min(n_val, n_test, n_val_mismatch, n_draws, n_val_draws, chunk) < 1:
 # boundaries; without them (smoke, or quick before that chapter has run) small networks are trained
 # here with the same pipeline.
 
-# %%
+# %% tags=["hide-input"]
 net_dir = cache_dir("ebn_networks")
 _fw = jax.jit(jax.vmap(ebn.teacher_forward, in_axes=(None, 0)))
 
@@ -216,7 +216,7 @@ print(f"networks ready after {time.perf_counter() - t_start:.1f} s")
 # %% [markdown]
 # ## Clean (unperturbed) behaviour on the clips of this study
 
-# %%
+# %% tags=["hide-input"]
 val = {k: v[:n_val] for k, v in data["val"].items()}
 val_mm = {k: v[:n_val_mismatch] for k, v in data["val"].items()}
 test = {k: v[:n_test] for k, v in data["test"].items()}
@@ -358,7 +358,7 @@ df = pd.DataFrame(rows)
 # all four matrices (input, recurrence, decoder, feedback E); mismatch perturbs per-neuron τ_m, τ_syn,
 # threshold (σ of the 25-mV gap) and all four matrices; gains as for ADS but on a 100-point grid.
 
-# %%
+# %% tags=["hide-input"]
 if force:
     n0 = nets[ARCHS[0]][0]
     t_f = n0["teacher"]
@@ -435,7 +435,7 @@ if force:
 #
 # Accuracy is against the true label (the paper's measure for the reservoir); MSE is to the task target.
 
-# %%
+# %% tags=["hide-input"]
 if reservoir:
     if use_saved:   # the wake-word recipe: epoch-0 order of the data seed, n_ads_train clips
         m0 = nets[ARCHS[0]][0]["meta"]
@@ -524,7 +524,7 @@ ALL = tuple(a for a in (*ARCHS, "FORCE", "reservoir") if a in set(df.arch))
 # draws), from the result files behind its figures (`shared/papers/ebn.md`). Accuracy is against
 # the true labels except the mismatch column "acc vs teacher".
 
-# %%
+# %% tags=["hide-input"]
 PAPER = {
     ("quantise", "ADS + EBN", "acc"): {0: .852, 6: .856, 5: .855, 4: .805, 3: .664, 2: .519},
     ("quantise", "ADS, no EBN", "acc"): {0: .913, 6: .897, 5: .868, 4: .655, 3: .519, 2: .519},
@@ -620,7 +620,7 @@ pd.DataFrame([
 # %% [markdown]
 # ## Figures
 
-# %%
+# %% tags=["hide-input"]
 colors = {"ADS + EBN": "C0", "ADS, no EBN": "C1", "FORCE": "C2", "reservoir": "C4"}
 
 
@@ -689,7 +689,7 @@ fig.suptitle(f"Sudden death of the first {death_fraction:.0%} of neurons ({profi
 fig.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 lv_m = sorted(set(df[df.experiment == "mismatch"].level))
 fig, ax = plt.subplots(1, 3, figsize=(16, 3.8))
 for k, (metric, ylab) in enumerate((("acc_vs_teacher", "accuracy vs teacher label"),
@@ -744,7 +744,7 @@ plt.show()
 # 5 % within 10 points of chance) when the clean reservoir is above 0.65, and otherwise on the output
 # MSE alone (median MSE to the target at least ten times the clean one at 5 %; the paper's is 78 times).
 
-# %%
+# %% tags=["hide-input"]
 E, NE = ARCHS
 clean_acc = {a: med("quantise", a, 0) for a in ALL}
 usable = {a: clean_acc[a] >= 0.65 for a in ALL}

@@ -70,7 +70,7 @@ max_rate_hz = 400.0      # online training stops a variant as "ran away" above t
 resume = False           # cache the teacher and checkpoint online training; resume after an interruption
 archive_nets = False     # archive each trained ADS variant under results/ebn/ (paper profile)
 
-# %%
+# %% tags=["hide-input"]
 import functools
 import hashlib
 import json
@@ -133,7 +133,7 @@ plt.show()
 # %% [markdown]
 # ## Teacher (128 tanh units)
 
-# %%
+# %% tags=["hide-input"]
 y_tr = data["train"]["target"][..., None]
 teacher = ebn.teacher_init(seeds.model, 16, n_units, 1)
 t0 = time.perf_counter()
@@ -280,7 +280,7 @@ print(f"teacher test accuracy: integral rule {teacher_dec['acc']:.3f} (B = {teac
 # With $A = 5000$ the trained network scored 0.70, but with twice the output MSE; we keep the
 # paper's $A$. The XOR chapter shows the implementation reaching 100 % when the budget allows it.
 
-# %%
+# %% tags=["hide-input"]
 # epoch e visits n_ads_train clips in its own seeded order (epoch 0's order is also the
 # reservoir's training set); online training validates every `block` clips
 n_tr = len(data["train"]["features"])
@@ -427,7 +427,7 @@ print("networks saved under", net_dir if profile != "smoke" else "(not saved in 
 # the split sizes (`<task>_force_N*_seed*_<profile>.npz`), next to the ADS networks, for the
 # robustness chapter.
 
-# %%
+# %% tags=["hide-input"]
 y_te = ty["test"]
 
 
@@ -552,7 +552,7 @@ else:
 # (Hey Snips, medians over 10 networks of 768 neurons). The BPTT baseline runs only when
 # `bptt_steps > 0` (not in `quick`).
 
-# %%
+# %% tags=["hide-input"]
 df = pd.DataFrame(rows)
 paper = {"teacher": 0.905, "ADS + EBN": 0.856, "ADS, no EBN": 0.904, "FORCE": 0.906,
          "reservoir": 0.89, "BPTT": 0.89}
@@ -637,7 +637,7 @@ plt.show()
 # rate. As in the paper's scripts, the network kept (and tested) is the block with the best
 # validation score, not the last one.
 
-# %%
+# %% tags=["hide-input"]
 arch_files = sorted(runs.results_dir().glob("ebn/wakeword_paper_ads_*.json"))
 archived = [json.loads(f.read_text()) for f in arch_files]
 arch_rows = []
@@ -724,7 +724,7 @@ if base_rows:
 else:
     print("no archived paper-scale baseline run yet")
 
-# %%
+# %% tags=["hide-input"]
 med = {arch: float(df[df.model == arch]["test acc"].median()) if (df.model == arch).any() else float("nan")
        for arch in ("ADS + EBN", "ADS, no EBN", "FORCE", "reservoir")}
 

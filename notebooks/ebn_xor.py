@@ -125,7 +125,7 @@ print(f"teacher test accuracy (XOR rule on the filtered output): {teacher_acc:.3
 # 900 (a second data and network seed: 94 % and 97 %). The `paper` profile keeps the constant
 # $\eta = 10^{-6}$ (`eta_end = eta`).
 
-# %%
+# %% tags=["hide-input"]
 params0 = ebn.ads_init(jax.random.fold_in(seeds.model, 1), n_neurons, n_units, g=g_ebn)
 a_energy = float(np.mean(np.sum(val["a"] ** 2, -1)))
 
@@ -176,7 +176,7 @@ print(f"test accuracy before training {before['acc']:.3f}, after {after['acc']:.
 # (c) spike raster of the trained network; (d) reconstruction of the teacher dynamics: a few of the
 # 64 teacher activations $\hat x_t$ and their decoded spiking versions $\tilde x_t$.
 
-# %%
+# %% tags=["hide-input"]
 show = [int(np.flatnonzero(test["lab"] == 1)[0]), int(np.flatnonzero(test["lab"] == 0)[0])]
 ex = ebn.ads_simulate(params, test["c"][show[0]], xhat=test["a"][show[0]], readout=teacher.w_out,
                       record_spikes=True, record_xt=True)

@@ -66,7 +66,7 @@ print(f"JAX {jax.__version__} on {runs.device_info()}")
 # $\tau \ln\frac{I}{I - v_\mathrm{th}}$. We simulate all currents at once (`vmap` over currents,
 # one `lax.scan` over time) and compare.
 
-# %%
+# %% tags=["hide-input"]
 currents = jnp.linspace(0.0, i_max, n_currents)
 params = core.lif_params(tau_mem=tau_mem, tau_syn=1e-9, dt=dt, v_th=v_th, v_reset=0.0)
 n_steps = int(round(t_sim / dt))
@@ -116,7 +116,7 @@ assert max_err < 1e-6, "the LIF step no longer matches its closed form"
 # (5 bytes per event: x, y, polarity and a 23-bit microsecond timestamp). N-MNIST sample *n* of
 # the small set is MNIST training image *n − 1*, recorded by a moving event camera over three saccades.
 
-# %%
+# %% tags=["hide-input"]
 rng = np.random.default_rng(np.asarray(jax.random.key_data(seeds.data))[-1])
 if synthetic:
     images = rng.integers(0, 256, size=(n_samples, 28, 28)).astype(np.uint8)

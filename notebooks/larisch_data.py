@@ -62,7 +62,7 @@ print("simulator settings:", dict(cfg))
 # %% [markdown]
 # ## The two datasets on the same digits
 
-# %%
+# %% tags=["hide-input"]
 if synthetic:
     # smoke: synthetic 'digits' (random strokes) stand in for MNIST; the 'real' side is the same
     # images simulated with a different threshold and seed, so the page exercises every step.
@@ -110,7 +110,7 @@ print(dataset, f"| simulator: {sim_s_per_sample * 1e3:.1f} ms per sample (0 when
 # %% [markdown]
 # ## Events per sample, ON/OFF balance and saccade timing
 
-# %%
+# %% tags=["hide-input"]
 n_real = np.array([len(e) for e in real])
 n_sim = np.array([len(e) for e in sim])
 on_real = np.array([e["p"].mean() if len(e) else np.nan for e in real])
@@ -168,7 +168,7 @@ summary.round(3)
 # the simulated digit's count map with its real twin against the correlation with a real recording
 # of a *different* digit (a baseline for "looks like a digit").
 
-# %%
+# %% tags=["hide-input"]
 def count_map(e, ch=None):
     m = np.zeros((34, 34))
     sel = np.ones(len(e), bool) if ch is None else (e["p"] == ch)

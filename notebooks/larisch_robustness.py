@@ -57,7 +57,7 @@ batch = 32                 # samples per batched feature call (x 4 patches x var
 svm_max_iter = 2000        # LinearSVC max_iter (original: 2000, time jitter 3000)
 archive_paper = False      # archive results/larisch/robustness_paper.json, partial ones on the way (paper: true)
 
-# %%
+# %% tags=["hide-input"]
 import hashlib
 import io
 import json
@@ -103,7 +103,7 @@ print(f"profile {profile}: data={data}, {n_presentations} presentations, lr_scal
 # %% [markdown]
 # ## Data
 
-# %%
+# %% tags=["hide-input"]
 def synthetic_split(n, rng):
     """N-MNIST-shaped synthetic events: each class is a bar at its own orientation swept over
     300 ms (so the classes are learnable), ~4,000 events, on the 34x34 sensor."""
@@ -155,7 +155,7 @@ print(dataset, f"| SVM on {n_svm} train, scored on {len(X_test)} test samples")
 # ON/OFF normalisation of the LGN→V1 and LGN→Inh weights after presentations 0, 400, 800, …
 # Training is checkpointed and resumes after an interruption (`snncore.models.larisch.train`).
 
-# %%
+# %% tags=["hide-input"]
 key = json.dumps({"data": data, "n": n_presentations, "lr": lr_scale, "seed": seed, "chunk": chunk,
                   "f64": bool(float64), "ntrain": len(X_train)}, sort_keys=True)
 ckpt = cache_dir("larisch") / f"train_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
@@ -238,7 +238,7 @@ plt.show()
 # `TimeJitter(std=s, clip_negative=True)`, s = 0…100 ms, then sorted, events at t ≥ 350 ms lost.
 # tonic draws from numpy's global generator; we seed it explicitly per (corruption, level).
 
-# %%
+# %% tags=["hide-input"]
 SENSOR = (34, 34, 2)
 
 
@@ -335,7 +335,7 @@ plt.show()
 # max_iter=2000, dual=True)` on unscaled counts, fitted once per variant on clean training
 # features; its `random_state` is fixed from the seed (the original left it unset).
 
-# %%
+# %% tags=["hide-input"]
 # Every evaluation piece (features of one sample set for one k, one fitted SVM, one score) is
 # cached under the cache dir, keyed by a hash of the trained weights and everything that
 # determines it; with `resume = True` a rerun loads the pieces already computed.
@@ -459,7 +459,7 @@ ei.round(3)
 # `resume = True`: its pieces are keyed per (corruption, level, k) and reused by the full run
 # (a different `n_test` or `n_train_svm` is a different evaluation and reuses nothing).
 
-# %%
+# %% tags=["hide-input"]
 scores = {}   # (corruption, level, variant) -> score piece (predictions, accuracy, corruption facts)
 
 
@@ -562,7 +562,7 @@ print("bad input handled and counted: empty samples", int(table.empty_samples.su
       "| events at t >= 350 ms (dropped by the cube)", int(table.events_after_350ms.sum()),
       "| events outside the sensor", int(table.invalid_events.sum()))
 
-# %%
+# %% tags=["hide-input"]
 if archived:   # an interrupted paper run archives what it finished, with complete: false
     a_ = archived["data"]
     state = ("complete" if a_.get("complete", True) else "PARTIAL (complete: false, "
@@ -626,7 +626,7 @@ for name in CORRUPTIONS:
 summary = pd.DataFrame(rows)
 summary.round(1)
 
-# %%
+# %% tags=["hide-input"]
 # the variant closest to a 1:1 E/I ratio, and the strongest one, against no feedback
 ratios = ei["E/I ratio"].to_numpy()
 has_fb = [i for i, k in enumerate(fb_scales) if k > 0]
