@@ -167,13 +167,16 @@ cfg = L.TrainConfig(n_presentations=n_presentations, chunk=chunk,
 # every checkpoint is mirrored under results/larisch/train_paper/ (0.5 MB) and a fresh cache
 # resumes from the mirror when it is further along
 mirror, on_ckpt = None, None
+
+
+def _at(path):
+    """Presentations done in the checkpoint at ``path`` (-1 when there is none)."""
+    got = load_checkpoint(path, L.init_plastic(jax.random.PRNGKey(seed), dtype)) if path.exists() else None
+    return -1 if got is None else got[1]
+
+
 if archive_paper and resume and data != "synthetic":
     mirror = runs.results_dir() / "larisch" / "train_paper" / ckpt.name
-
-    def _at(path):
-        got = load_checkpoint(path, L.init_plastic(jax.random.PRNGKey(seed), dtype)) if path.exists() else None
-        return -1 if got is None else got[1]
-
     if _at(mirror) > _at(ckpt):
         atomic_write_bytes(ckpt, mirror.read_bytes())
         print(f"resuming from the mirrored checkpoint results/larisch/train_paper/{ckpt.name} "
@@ -181,15 +184,20 @@ if archive_paper and resume and data != "synthetic":
 
     def on_ckpt(path, done):
         atomic_write_bytes(mirror, path.read_bytes())
-bar = tqdm(total=n_presentations, desc="train", mininterval=5)
+start = max(0, _at(ckpt))   # presentations already done by an earlier run (resume)
+bar = tqdm(total=n_presentations, initial=start, desc="train", mininterval=5)
 t0 = time.perf_counter()
 ps, hist = L.train(params, X_train, cfg, checkpoint=ckpt, dtype=dtype,
                    progress=lambda k: bar.update(k - bar.n), on_checkpoint=on_ckpt)
 bar.close()
 train_s = time.perf_counter() - t0
 W = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), ps.w)   # inference in float32
-print(f"trained {int(ps.i)} presentations in {train_s:.1f} s "
-      f"({1e3 * train_s / max(1, len(hist['n_v1'])):.1f} ms per presentation this run); checkpoint {ckpt.name}")
+n_run = int(ps.i) - start
+if n_run > 0:
+    print(f"trained {n_run} presentations in {train_s:.1f} s ({1e3 * train_s / n_run:.1f} ms per presentation), "
+          f"{int(ps.i)} in all; checkpoint {ckpt.name}")
+else:
+    print(f"training already finished ({int(ps.i)} presentations): loaded from checkpoint {ckpt.name}")
 
 # %%
 if len(hist["n_v1"]):

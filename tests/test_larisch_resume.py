@@ -25,6 +25,7 @@ def test_robustness_evaluation_resumes_from_cached_pieces(tmp_path, isolated_cac
     assert rec1["status"] == "ok"
     text1 = _outputs(tmp_path / "b1" / f"{sec.output}.ipynb")
     assert re.search(r"0 pieces reused, [1-9]\d* computed", text1)
+    assert re.search(r"trained (\d+) presentations in [\d.]+ s \([\d.]+ ms per presentation\), \1 in all", text1)
     first = json.loads(archive.read_text())["data"]
     assert first["complete"] is False and first["missing"] == [] and not first["full_scale"]  # smoke: a subset
     assert len(first["results"]) == 5 * 3     # 5 corruptions x (k = 0, 1, raw counts)
@@ -41,6 +42,8 @@ def test_robustness_evaluation_resumes_from_cached_pieces(tmp_path, isolated_cac
     assert rec2["status"] == "ok"
     text2 = _outputs(tmp_path / "b2" / f"{sec.output}.ipynb")
     m = re.search(r"(\d+) pieces reused, 0 computed", text2)
+    # the finished training is loaded, not timed again (it used to print a bogus rate)
+    assert re.search(r"training already finished \(\d+ presentations\): loaded from checkpoint", text2), text2[:3000]
     assert m and int(m.group(1)) > 0, text2[-2000:]
     assert "PARTIAL (complete: false, unfinished); 12 curves; missing 3: time jitter|k=0.0" in text2
     second = json.loads(archive.read_text())["data"]
