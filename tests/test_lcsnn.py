@@ -440,3 +440,29 @@ def test_train_and_counts_lazy_encoder_equal_dense():
     cb = L.spike_counts(cfg, hp, a, imgs, jax.random.PRNGKey(3), batch=4)
     np.testing.assert_array_equal(ca, cb)
     assert ca.sum() > 0
+
+
+@pytest.mark.parametrize("arch,F,refrac", [("LC", 30, None), ("LC", 12, 0), ("LC", 12, 1), ("C", 6, None),
+                                           ("FC", 8, None)])
+def test_batched_inference_scan_equals_per_image_dense(arch, F, refrac):
+    # spike_counts' one-scan batch path (_counts_batch: time-major uint8 rasters, current by one
+    # batched matmul per step, previous spikes read off the refractory counters) against
+    # vmap(simulate_image) ("dense"): the same spike counts for the same keys, with thresholds
+    # that differ per neuron and two networks; refrac 0 (spikes carried) and 1 included
+    cfg = L.LCConfig(arch, F, 12 if arch != "FC" else 20, 4, refrac=refrac)
+    hp = L.hparams(0.4, -40.0)
+    imgs = L.crop_images(L.synthetic_digits(10, np.random.default_rng(5))[0], cfg)
+    st = jax.vmap(lambda k: L.init_state(cfg, hp, k))(jax.random.split(jax.random.PRNGKey(0), 2))
+    st = st._replace(theta=st.theta + 3 * jax.random.uniform(jax.random.PRNGKey(5), st.theta.shape))
+    want = L.spike_counts(cfg, hp, st, imgs, jax.random.PRNGKey(3), batch=4, impl="dense")
+    got = L.spike_counts(cfg, hp, st, imgs, jax.random.PRNGKey(3), batch=4)
+    np.testing.assert_array_equal(got, want)
+    assert want.sum() > 100 and (want[0] != want[1]).any()
+    # the time-major uint8 rasters are the float ones transposed
+    px = jnp.asarray(imgs[:4])
+    keys = jax.random.split(jax.random.PRNGKey(1), 4)
+    b = L.lazy_budget(cfg, imgs[:4])
+    a = np.asarray(L.encode_many(cfg, px, keys, b))
+    t = np.asarray(L.encode_many(cfg, px, keys, b, time_major=True))
+    assert t.dtype == np.uint8
+    np.testing.assert_array_equal(t.transpose(1, 0, 2).astype(np.float32), a)

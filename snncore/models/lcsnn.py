@@ -390,13 +390,14 @@ def _lazy_ok() -> bool:
     return bool(jax.config.jax_threefry_partitionable) and jax.config.jax_default_prng_impl == "threefry2x32"
 
 
-def _encode_lazy(cfg: LCConfig, pixels, keys, budget: int):
+def _encode_lazy(cfg: LCConfig, pixels, keys, budget: int, time_major: bool = False):
     """:func:`encode` of ``M`` images at once (``pixels [M, n]``, ``keys [M]``), drawing only the
     intervals that can matter: ``_nreq_np[pixel]`` per pixel, in ``budget`` flat slots. The
     uniforms are the ones ``encode`` draws at the same positions, inverted the same exact way, so
     the spikes are identical whenever ``ok``: every pixel's drawn intervals reach past ``time``
     (or are all ``n_isi`` of them) and the slots fit in ``budget``. Returns ``(rasters
-    [M, time, n] float32, ok)``."""
+    [M, time, n] float32, ok)``; with ``time_major`` the rasters are ``[time, M, n]`` uint8 (as
+    the batched inference scan reads them: no float copy, no transpose)."""
     cdf, start, n_isi = _table_dev(float(cfg.intensity), int(cfg.time))
     nreq = jnp.asarray(_nreq_np(float(cfg.intensity), int(cfg.time)))
     T = cfg.time
@@ -452,8 +453,13 @@ def _encode_lazy(cfg: LCConfig, pixels, keys, budget: int):
     short = (cnt > 0) & (cnt < n_isi) & (last <= T)
     ok = (total <= budget) & ~jnp.any(short)
     keep = live & (times <= T)
-    flat = jnp.where(keep, m * (T * n) + (times - 1) * n + i, M * T * n + s)
+    if time_major:
+        flat = jnp.where(keep, (times - 1) * (M * n) + m * n + i, M * T * n + s)
+    else:
+        flat = jnp.where(keep, m * (T * n) + (times - 1) * n + i, M * T * n + s)
     raster = jnp.zeros((M * T * n,), jnp.uint8).at[flat].set(1, mode="drop", unique_indices=True)
+    if time_major:
+        return raster.reshape(T, M, n), ok
     return raster.reshape(M, T, n).astype(jnp.float32), ok
 
 
@@ -475,14 +481,17 @@ def encode_one(cfg: LCConfig, pixels, key):
     return jax.lax.switch(idx, branches, pixels, key)
 
 
-def encode_many(cfg: LCConfig, pixels, keys, budget: Optional[int] = None):
+def encode_many(cfg: LCConfig, pixels, keys, budget: Optional[int] = None, time_major: bool = False):
     """``vmap(encode)`` over ``pixels [M, n]`` and ``keys [M]`` (identical spikes), through the
     lazy encoder when ``budget`` (slots, see :func:`lazy_budget`) is given, with ``encode`` as
-    the fallback of the whole call."""
-    dense = lambda: jax.vmap(lambda p, k: encode(cfg, p, k))(pixels, keys)  # noqa: E731
+    the fallback of the whole call. ``time_major``: ``[time, M, n]`` uint8 instead of
+    ``[M, time, n]`` float32 (the same spikes)."""
+    def dense():
+        r = jax.vmap(lambda p, k: encode(cfg, p, k))(pixels, keys)
+        return r.transpose(1, 0, 2).astype(jnp.uint8) if time_major else r
     if budget is None or not _lazy_ok():
         return dense()
-    fast, ok = _encode_lazy(cfg, pixels, keys, int(budget))
+    fast, ok = _encode_lazy(cfg, pixels, keys, int(budget), time_major)
     return jax.lax.cond(ok, lambda: fast, dense)
 
 
@@ -903,9 +912,63 @@ def train_networks(cfg: LCConfig, hp: HParams, states: NetState, images, orders,
     return states, (np.concatenate(totals, axis=1) if totals else np.zeros((n_net, 0)))
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "yy", "hp_axis", "budget"))
-def _counts_chunk(cfg, hp, states, pixels, keys, yy, hp_axis, budget=None):
+def _patches_pmk(cfg: LCConfig, x):
+    """``x [M, crop*crop]`` -> ``[P, M, k*k]`` (patch-major; static slices)."""
+    c, k, st, cs = cfg.crop, cfg.kernel, cfg.stride, cfg.conv_size
+    img = x.reshape(x.shape[0], c, c)
+    return jnp.stack([img[:, i * st:i * st + k, j * st:j * st + k].reshape(x.shape[0], k * k)
+                      for i in range(cs) for j in range(cs)])
+
+
+def _counts_batch(cfg: LCConfig, hp: HParams, state: NetState, rasters):
+    """Inference spike counts ``[M, F, P]`` of one network on ``M`` images at once (learning off,
+    ``yy="fixed"``): ``rasters [time, M, crop*crop]`` (uint8, time-major, see
+    :func:`encode_many`). The same step as :func:`_simulate_dense` without learning, but one scan
+    for the whole batch with only the state that inference needs (no traces), the X current of a
+    step computed inside the loop as one batched matmul ``[P, M, K] x [P, K, F]`` from the
+    previous step's spikes (nothing of size ``time x M x n_Y`` is materialised), state held
+    ``[P, M, F]``, and the previous step's spikes read off the refractory counters (``rc ==
+    refrac`` exactly when the neuron spiked, for ``refrac >= 1``) instead of carried. Same spikes
+    as ``vmap(simulate_image)`` up to the float summation order of the input current (tested)."""
+    F, P = cfg.n_filters, cfg.n_patches
+    M = rasters.shape[1]
+    decay = jnp.exp(-1.0 / hp.tc_decay)
+    refrac = float(cfg.refractory)
+    if cfg.arch == "C":
+        w = normalise(cfg, hp, state.w).T                  # [K, F]; C starts unnormalised
+        cur = lambda xp: jnp.einsum("pmk,kf->pmf", xp, w)  # noqa: E731
+    else:
+        w = state.w.transpose(1, 2, 0)                     # [P, K, F]
+        cur = lambda xp: jnp.einsum("pmk,pkf->pmf", xp, w)  # noqa: E731
+    theta = state.theta.T[:, None, :]                      # [P, 1, F]
+
+    def step(c, sx):
+        v, rc, sy, prev, count = c
+        if refrac >= 1:   # a neuron spiked in the previous step iff its counter was just set
+            sy = (rc == refrac).astype(jnp.float32)
+        i_in = cur(_patches_pmk(cfg, prev).astype(jnp.float32))
+        i_in = i_in + hp.c_w * (jnp.sum(sy, axis=2, keepdims=True) - sy)
+        v = REST + decay * (v - REST)
+        v = v + i_in * (rc == 0)
+        rc = jnp.maximum(rc - 1.0, 0.0)
+        s = (v >= THRESH + theta).astype(jnp.float32)
+        rc = jnp.where(s > 0, refrac, rc)
+        v = jnp.where(s > 0, RESET, v)
+        return (v, rc, s if refrac < 1 else sy0, sx, count + s), None
+
+    z = jnp.zeros((P, M, F), jnp.float32)
+    sy0 = z if refrac < 1 else jnp.zeros((), jnp.float32)   # carried only without refractory steps
+    c0 = (jnp.full((P, M, F), REST, jnp.float32), z, sy0, jnp.zeros_like(rasters[0]), z)
+    c, _ = jax.lax.scan(step, c0, rasters)
+    return c[4].transpose(1, 2, 0)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "yy", "hp_axis", "budget", "impl"))
+def _counts_chunk(cfg, hp, states, pixels, keys, yy, hp_axis, budget=None, impl="auto"):
     # the Poisson trains of an image are drawn once and shared by the networks
+    if impl != "dense" and yy == "fixed":   # one scan for the batch (see _counts_batch)
+        rasters = encode_many(cfg, pixels, keys, budget, time_major=True)
+        return jax.vmap(lambda h, st: _counts_batch(cfg, h, st, rasters), in_axes=(hp_axis, 0))(hp, states)
     rasters = encode_many(cfg, pixels, keys, budget)
 
     def one_net(h, st):
@@ -921,8 +984,9 @@ def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, b
     ``states``) on the same ``images`` (cropped uint8 ``[n, crop*crop]``), learning off (theta
     frozen, no STDP), batched over images. The Poisson trains of an image are drawn once per call
     and shared by the networks (each network alone sees independent random trains per image).
-    ``impl="dense"`` draws them with ``vmap(encode)``, otherwise with the lazy encoder
-    (:func:`encode_many`, identical spikes)."""
+    ``impl="dense"`` draws them with ``vmap(encode)`` and runs ``vmap(simulate_image)``;
+    otherwise the lazy encoder (:func:`encode_many`, identical spikes) and, with ``yy="fixed"``,
+    one scan for the whole batch (:func:`_counts_batch`; the same counts in the tests)."""
     if yy is None:
         yy = "dense" if cfg.comp_learning else "fixed"
     images = np.asarray(images)
@@ -943,7 +1007,7 @@ def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, b
             px = np.concatenate([px, np.zeros((batch - m, px.shape[1]), px.dtype)])
         ks = jax.random.split(jax.random.fold_in(key, a), batch)
         budget = None if impl == "dense" else lazy_budget(cfg, px)   # lazy encoder (same spikes)
-        c = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis, budget)
+        c = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis, budget, impl)
         out[:, a:a + m] = np.asarray(c)[:, :m]
         if progress is not None:
             progress(a + m)
