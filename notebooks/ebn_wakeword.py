@@ -338,6 +338,14 @@ for arch_id in archs:
             if resume else None)
     if ckpt is not None:   # a mirrored checkpoint further along than the cache's is resumed from
         from_mirror(ckpt, newer=lambda m, c: not c.exists() or checkpoint_step(m) > checkpoint_step(c))
+    # the wall time of the whole run, over every session that resumed it (kept beside the checkpoint)
+    clock = (runs.RunClock(ckpt, mirror=mirror_dir / ckpt.name if mirror_dir is not None else None)
+             if ckpt is not None else None)
+
+    def on_ckpt(path):
+        to_mirror(path)
+        clock.tick()
+
     t0 = time.perf_counter()
     # all networks of one architecture train together: one vmapped scan per clip
     try:
@@ -347,11 +355,11 @@ for arch_id in archs:
                                                     validate=validate, progress=tqdm, checkpoint=ckpt,
                                                     checkpoint_key=run_key, checkpoint_every=25,
                                                     max_rate_hz=max_rate_hz,
-                                                    on_checkpoint=to_mirror if ckpt is not None else None)
+                                                    on_checkpoint=on_ckpt if ckpt is not None else None)
     except ebn.DivergenceError as err:
         # a run-away is a result, not a crash: record it (with what the checkpoint knows about the
         # run up to its last save) and go on with the other variants and the baselines
-        t_tr = time.perf_counter() - t0
+        t_tr = clock.tick() if clock else time.perf_counter() - t0
         info = {"arch": arch, "error": str(err), "train_s": t_tr}
         got = load_checkpoint(ckpt, {"ws": ebn.stack_params(p0s).w_slow,
                                      "best_ws": ebn.stack_params(p0s).w_slow}) if ckpt else None
@@ -372,9 +380,10 @@ for arch_id in archs:
                 untrained_test=dict(rate_hz=untrained["rate_hz"], dyn_mse=untrained["dyn_mse"],
                                     out_mse_rate=untrained["out_mse_rate"]),
                 rows=[], histories=info.get("histories", []), diverged=info,
-                task=data["meta"]["task_version"]), profile=profile, dataset=dataset, wall_time_s=t_tr)
+                task=data["meta"]["task_version"]), profile=profile, dataset=dataset, wall_time_s=t_tr,
+                wall_time_scope=clock.scope if clock else None)
         continue
-    t_tr = time.perf_counter() - t0
+    t_tr = clock.tick() if clock else time.perf_counter() - t0   # training time of the whole run
     arch_rows = []
     for idx, (p, hist) in enumerate(zip(trained, arch_hists)):
         ev_v, ev_t = evaluate(p, "val"), evaluate(p, "test")
@@ -403,7 +412,8 @@ for arch_id in archs:
                 n_test=n_test))
         print(f"{arch} #{idx}: test acc {dec['acc']:.3f}, rate {ev_t['rate_hz']:.1f} Hz; history {hist}")
     rows += arch_rows
-    print(f"{arch}: {n_nets} network(s) trained together in {t_tr:.0f} s")
+    print(f"{arch}: {n_nets} network(s) trained together in {t_tr:.0f} s"
+          + ("" if clock is None or clock.complete else " (this session only: the run resumed an older checkpoint)"))
     if archive_nets and not synthetic:   # one file per variant, written as soon as it is done
         runs.save_result("ebn", f"wakeword_{profile}_ads_{arch_id}_N{n_neurons}", dict(
             key=run_key, arch=arch, n_neurons=n_neurons, n_nets=n_nets, eta=eta, k0=k0, k_floor=k_floor,
@@ -412,7 +422,7 @@ for arch_id in archs:
             untrained_test=dict(rate_hz=untrained["rate_hz"], dyn_mse=untrained["dyn_mse"],
                                 out_mse_rate=untrained["out_mse_rate"]),
             rows=arch_rows, histories=arch_hists, task=data["meta"]["task_version"]),
-            profile=profile, dataset=dataset, wall_time_s=t_tr)
+            profile=profile, dataset=dataset, wall_time_s=t_tr, wall_time_scope=clock.scope if clock else None)
 print("networks saved under", net_dir if profile != "smoke" else "(not saved in smoke)")
 
 # %% [markdown]

@@ -177,13 +177,23 @@ def _at(path):
 
 if archive_paper and resume and data != "synthetic":
     mirror = runs.results_dir() / "larisch" / "train_paper" / ckpt.name
+    mirror.parent.mkdir(parents=True, exist_ok=True)
     if _at(mirror) > _at(ckpt):
         atomic_write_bytes(ckpt, mirror.read_bytes())
         print(f"resuming from the mirrored checkpoint results/larisch/train_paper/{ckpt.name} "
               f"({_at(ckpt)} presentations)")
 
-    def on_ckpt(path, done):
+# the wall time of the whole run (training and evaluation pieces), over every session that resumed
+# it: kept beside the checkpoint and its mirror, updated at every checkpoint and cached piece
+clock = runs.RunClock(ckpt, mirror=mirror)
+
+
+def on_ckpt(path, done):
+    if mirror is not None:
         atomic_write_bytes(mirror, path.read_bytes())
+    clock.tick()
+
+
 start = max(0, _at(ckpt))   # presentations already done by an earlier run (resume)
 bar = tqdm(total=n_presentations, initial=start, desc="train", mininterval=5)
 t0 = time.perf_counter()
@@ -380,6 +390,7 @@ def save_piece(path, **arrays):
     np.savez_compressed(buf, **arrays)   # spike counts compress ~10x (paper: ~0.7 GB instead of 7 GB)
     atomic_write_bytes(path, buf.getvalue())
     pieces["computed"] += 1
+    clock.tick()
     return arrays
 
 
@@ -435,6 +446,7 @@ def get_model(k, max_iter):
         conv_warnings[name] = sum(issubclass(x.category, ConvergenceWarning) for x in w)
         atomic_write_bytes(path, pickle.dumps((clf, conv_warnings[name])))
         pieces["computed"] += 1
+        clock.tick()
     models[(k, max_iter)] = clf
     return clf
 
@@ -524,7 +536,8 @@ def archive(res, missing, extra):
     keep = (not out["complete"] and archived and archived["data"].get("complete", True)
             and archived["data"].get("eval_key") != out["eval_key"])
     name = "robustness_paper_partial" if keep else "robustness_paper"
-    runs.save_result("larisch", name, out, profile=profile, dataset=dataset, wall_time_s=time.perf_counter() - t_start)
+    runs.save_result("larisch", name, out, profile=profile, dataset=dataset, wall_time_s=clock.tick(),
+                     wall_time_scope=clock.scope)
 
 
 archived = runs.load_result("larisch", "robustness_paper")   # read before this run archives anything

@@ -5,6 +5,7 @@
   other facts about the run); the runner merges it into the run record.
 * :func:`save_result` / :func:`load_result` -- small JSON results under ``results/`` written
   atomically with their provenance; notebooks plot them beside the live run.
+* :class:`RunClock` -- the wall time of a checkpointed run that may be resumed in later sessions.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 from .checkpoint import atomic_write_text
 
 __all__ = ["repo_root", "provenance", "versions", "device_info", "git_commit", "report",
-           "save_result", "load_result", "results_dir", "NOTES_ENV"]
+           "save_result", "load_result", "results_dir", "RunClock", "NOTES_ENV"]
 
 NOTES_ENV = "SNNCORE_RUN_NOTES"
 KEY_PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "optax", "tonic", "h5py", "scikit-learn",
@@ -132,14 +134,19 @@ def _jsonable(v):
 
 
 def save_result(section: str, name: str, data: dict, *, profile: str, dataset: str,
-                wall_time_s: float, root: Path | None = None) -> Path:
-    """Write ``results/<section>/<name>.json`` atomically: ``data`` plus its provenance."""
+                wall_time_s: float, root: Path | None = None, wall_time_scope: str | None = None) -> Path:
+    """Write ``results/<section>/<name>.json`` atomically: ``data`` plus its provenance.
+
+    ``wall_time_scope`` says what ``wall_time_s`` covers when that is not obvious (a run resumed
+    across sessions: see :class:`RunClock`)."""
     if not section or not name or "/" in name:
         raise ValueError(f"bad result name {section!r}/{name!r}")
     root = Path(root) if root else results_dir()
     payload = {"section": section, "name": name, "profile": profile, "dataset": dataset,
                "wall_time_s": round(float(wall_time_s), 3), "provenance": provenance(),
                "data": json.loads(json.dumps(data, default=_jsonable))}
+    if wall_time_scope:
+        payload["wall_time_scope"] = wall_time_scope
     return atomic_write_text(root / section / f"{name}.json", json.dumps(payload, indent=1))
 
 
@@ -150,3 +157,66 @@ def load_result(section: str, name: str, root: Path | None = None) -> dict | Non
     if not p.exists():
         return None
     return json.loads(p.read_text())
+
+
+class RunClock:
+    """The wall time of a checkpointed run that may be interrupted and resumed in later sessions.
+
+    The seconds spent so far are kept in small JSON files beside the checkpoint (and beside its
+    mirror under ``results/``, when there is one: the cache of a lent machine does not outlive it),
+    rewritten by :meth:`tick` at every checkpoint. A run that starts from scratch, or resumes a
+    checkpoint whose clock was kept, knows its whole wall time (``complete``); a run resuming a
+    checkpoint written without a clock counts only from now, and says so (:attr:`scope`).
+
+    Create it *after* any mirror has been copied into the cache and *before* the work starts::
+
+        clock = RunClock(ckpt, mirror=mirror_dir / ckpt.name)
+        train(..., on_checkpoint=lambda path: clock.tick())
+        save_result(..., wall_time_s=clock.total(), wall_time_scope=clock.scope)
+    """
+
+    SUFFIX = ".clock.json"
+
+    def __init__(self, checkpoint, mirror=None):
+        checkpoint = Path(checkpoint)
+        self.paths = [checkpoint.with_name(checkpoint.name + self.SUFFIX)]
+        if mirror is not None:
+            mirror = Path(mirror)
+            self.paths.append(mirror.with_name(mirror.name + self.SUFFIX))
+        kept = [c for c in (self._read(p) for p in self.paths) if c is not None]
+        if not checkpoint.exists():        # from scratch: nothing was spent before (a stale clock is ignored)
+            self.prior, self.complete = 0.0, True
+        elif kept:                         # resumed, with the clock of the furthest copy
+            best = max(kept, key=lambda c: c["seconds"])
+            self.prior, self.complete = float(best["seconds"]), bool(best["complete"])
+        else:                              # resumed from a checkpoint written without a clock
+            self.prior, self.complete = 0.0, False
+        self.t0 = time.perf_counter()
+
+    @staticmethod
+    def _read(path):
+        try:
+            c = json.loads(Path(path).read_text())
+            return {"seconds": float(c["seconds"]), "complete": bool(c["complete"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def total(self) -> float:
+        """Seconds spent on the run so far (all sessions when ``complete``)."""
+        return self.prior + time.perf_counter() - self.t0
+
+    @property
+    def scope(self) -> str:
+        if self.complete:
+            return "the whole run, summed over the sessions that resumed it"
+        return ("the sessions since the clock was introduced only: the run resumed a checkpoint "
+                "written without a clock, so earlier sessions' time is not included")
+
+    def tick(self) -> float:
+        """Record the time spent so far beside the checkpoint (and its mirror); returns it."""
+        total = self.total()
+        text = json.dumps({"seconds": round(total, 3), "complete": self.complete})
+        for p in self.paths:
+            if p.parent.exists():
+                atomic_write_text(p, text)
+        return total

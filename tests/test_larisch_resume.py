@@ -26,7 +26,9 @@ def test_robustness_evaluation_resumes_from_cached_pieces(tmp_path, isolated_cac
     text1 = _outputs(tmp_path / "b1" / f"{sec.output}.ipynb")
     assert re.search(r"0 pieces reused, [1-9]\d* computed", text1)
     assert re.search(r"trained (\d+) presentations in [\d.]+ s \([\d.]+ ms per presentation\), \1 in all", text1)
-    first = json.loads(archive.read_text())["data"]
+    first_rec = json.loads(archive.read_text())
+    first = first_rec["data"]
+    assert "whole run" in first_rec["wall_time_scope"] and first_rec["wall_time_s"] > 0
     assert first["complete"] is False and first["missing"] == [] and not first["full_scale"]  # smoke: a subset
     assert len(first["results"]) == 5 * 3     # 5 corruptions x (k = 0, 1, raw counts)
     pieces = list(isolated_cache.glob("larisch/eval_*/*"))
@@ -46,7 +48,10 @@ def test_robustness_evaluation_resumes_from_cached_pieces(tmp_path, isolated_cac
     assert re.search(r"training already finished \(\d+ presentations\): loaded from checkpoint", text2), text2[:3000]
     assert m and int(m.group(1)) > 0, text2[-2000:]
     assert "PARTIAL (complete: false, unfinished); 12 curves; missing 3: time jitter|k=0.0" in text2
-    second = json.loads(archive.read_text())["data"]
+    second_rec = json.loads(archive.read_text())
+    second = second_rec["data"]
+    # the resumed run's wall time includes the first run's (kept beside the training checkpoint)
+    assert second_rec["wall_time_s"] > first_rec["wall_time_s"] and "whole run" in second_rec["wall_time_scope"]
     for key in ("results", "ei", "raw_clean", "table", "conv_warnings"):
         assert second[key] == first[key], key
     assert rec2["reported"]["clean_accuracy_k1"] == rec1["reported"]["clean_accuracy_k1"]

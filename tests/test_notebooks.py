@@ -1,4 +1,6 @@
 """Every notebook in notebooks/ runs under its smoke profile: discovered, so none can escape."""
+import json
+
 import pytest
 
 from snncore import runner
@@ -99,4 +101,9 @@ def test_wakeword_force_network_is_reused_on_resume(tmp_path, isolated_cache):
         text = (tmp_path / f"b{i}" / f"{sec.output}.ipynb").read_text()
         assert ("FORCE #0: reused" in text) == (i == 1)
         accs.append(rec["reported"]["force_acc"])
+        clocks = list(isolated_cache.rglob("ads_noebn_*.ckpt.npz.clock.json"))
+        assert len(clocks) == 1, clocks      # the online training's wall time, kept beside its checkpoint
+        got = json.loads(clocks[0].read_text())
+        assert got["complete"] and got["seconds"] > (seconds if i else 0)
+        seconds = got["seconds"]             # a resumed run adds its own time to the earlier runs'
     assert accs[0] == accs[1]
