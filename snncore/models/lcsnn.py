@@ -965,17 +965,22 @@ def _counts_batch(cfg: LCConfig, hp: HParams, state: NetState, rasters):
 
 @functools.partial(jax.jit, static_argnames=("cfg", "yy", "hp_axis", "budget", "impl"))
 def _counts_chunk(cfg, hp, states, pixels, keys, yy, hp_axis, budget=None, impl="auto"):
+    """``(counts [N, M, F, P], ok)``; ``ok`` False: the lazy encoder's draws did not suffice
+    (the caller reruns the chunk with ``budget=None``, i.e. :func:`encode`: the same spikes)."""
     # the Poisson trains of an image are drawn once and shared by the networks
     if impl != "dense" and yy == "fixed":   # one scan for the batch (see _counts_batch)
-        rasters = encode_many(cfg, pixels, keys, budget, time_major=True)
-        return jax.vmap(lambda h, st: _counts_batch(cfg, h, st, rasters), in_axes=(hp_axis, 0))(hp, states)
+        if budget is not None and _lazy_ok():   # the fallback is decided on the host (no cond here)
+            rasters, ok = _encode_lazy(cfg, pixels, keys, int(budget), True)
+        else:
+            rasters, ok = encode_many(cfg, pixels, keys, None, time_major=True), jnp.array(True)
+        return jax.vmap(lambda h, st: _counts_batch(cfg, h, st, rasters), in_axes=(hp_axis, 0))(hp, states), ok
     rasters = encode_many(cfg, pixels, keys, budget)
 
     def one_net(h, st):
         if cfg.arch == "C":  # C starts unnormalised; trained networks are normalised already
             st = NetState(normalise(cfg, h, st.w), st.theta, st.wyy)
         return jax.vmap(lambda r: simulate_image(cfg, h, st, r, yy=yy)[1])(rasters)
-    return jax.vmap(one_net, in_axes=(hp_axis, 0))(hp, states)
+    return jax.vmap(one_net, in_axes=(hp_axis, 0))(hp, states), jnp.array(True)
 
 
 def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, batch: int = 128,
@@ -1007,7 +1012,9 @@ def spike_counts(cfg: LCConfig, hp: HParams, states: NetState, images, key, *, b
             px = np.concatenate([px, np.zeros((batch - m, px.shape[1]), px.dtype)])
         ks = jax.random.split(jax.random.fold_in(key, a), batch)
         budget = None if impl == "dense" else lazy_budget(cfg, px)   # lazy encoder (same spikes)
-        c = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis, budget, impl)
+        c, ok = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis, budget, impl)
+        if not bool(ok):   # a pixel needed more intervals than the lazy encoder drew: encode
+            c, _ = _counts_chunk(cfg, hp, states, jnp.asarray(px), ks, yy, hp_axis, None, impl)
         out[:, a:a + m] = np.asarray(c)[:, :m]
         if progress is not None:
             progress(a + m)
