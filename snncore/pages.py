@@ -175,8 +175,12 @@ def archived_fragment(results: Path | None = None) -> str:
             rows.append([f"`{p.relative_to(results)}`", "unreadable", "", "", "", ""])
             continue
         prov = r.get("provenance") or {}
+        wall = _fmt_time(r.get("wall_time_s"))
+        scope = r.get("wall_time_scope") or ""
+        if scope:   # a run resumed across sessions (runs.RunClock) says what its wall time covers
+            wall += " (all sessions)" if scope.startswith("the whole run") else " (later sessions only)"
         rows.append([f"`{p.relative_to(results)}`", r.get("profile", "?"), r.get("dataset", "?"),
-                     prov.get("device", "?"), _fmt_time(r.get("wall_time_s")), prov.get("commit", "?")])
+                     prov.get("device", "?"), wall, prov.get("commit", "?")])
     if not rows:
         return "_No result has been archived under `results/` yet._\n"
     n_paper = sum(1 for row in rows if row[1] == "paper")

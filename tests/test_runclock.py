@@ -63,3 +63,21 @@ def test_resuming_a_checkpoint_without_clock_says_earlier_time_is_missing(tmp_pa
                            wall_time_scope=later.scope, root=tmp_path / "results")
     rec = json.loads(out.read_text())
     assert rec["wall_time_s"] == pytest.approx(8.0) and "not included" in rec["wall_time_scope"]
+
+
+def test_archived_table_says_what_a_resumed_runs_wall_time_covers(tmp_path):
+    from snncore import pages
+    root = tmp_path / "results"
+    fresh = runs.RunClock(tmp_path / "new.ckpt.npz")                 # no checkpoint: the whole run
+    (tmp_path / "old.ckpt.npz").write_bytes(b"state")
+    resumed = runs.RunClock(tmp_path / "old.ckpt.npz")               # a checkpoint without a clock
+    runs.save_result("a", "whole", {}, profile="paper", dataset="d", wall_time_s=7200.0, root=root,
+                     wall_time_scope=fresh.scope)
+    runs.save_result("a", "partial", {}, profile="paper", dataset="d", wall_time_s=60.0, root=root,
+                     wall_time_scope=resumed.scope)
+    runs.save_result("a", "plain", {}, profile="quick", dataset="d", wall_time_s=5.0, root=root)
+    rows = {line.split("|")[1].strip(): line for line in pages.archived_fragment(root).splitlines()
+            if line.startswith("| `")}
+    assert "(all sessions)" in rows["`a/whole.json`"]
+    assert "(later sessions only)" in rows["`a/partial.json`"]
+    assert "sessions" not in rows["`a/plain.json`"]
