@@ -54,6 +54,11 @@ a neuron's STDP update is exactly 0 until it spikes in the image, so only the ro
 neurons that have spiked are updated, and the other neurons' X current comes from one batched
 matmul with the image's initial weights (:func:`_simulate_train_event`; same spikes and weights
 as the dense path in the tests; ``impl="dense"`` keeps the reference formulation).
+
+Batched inference (:func:`spike_counts`, fixed competition): one scan for a batch of images
+(:func:`_counts_batch`), the X current of each step one batched matmul over the batch inside the
+loop, only potentials, refractory counters and counts carried (same counts as
+``vmap(simulate_image)`` in the tests; ``impl="dense"`` keeps the per-image path).
 """
 from __future__ import annotations
 
