@@ -235,7 +235,7 @@ if lc:
             ax.plot(x, y, "o", color=col, label=f"{filt} filters, each run")
     ax.axhline(4, color="k", ls="--", lw=1, label="target 4 ms")
     ax.set(xlabel="networks trained together (vmap / map)", ylabel="ms per image per network",
-           title="LC-SNN: training cost vs networks", xticks=[1, 2, 3, 4])
+           title="LC-SNN: training cost vs networks", xticks=[1, 2, 3, 4, 5])
     ax.set_yscale("log")
     ax.legend(frameon=False)
 ax = axes[2]
