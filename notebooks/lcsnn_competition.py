@@ -92,7 +92,7 @@ print(dataset, f"{n_networks} networks x {n_train} images; {n_calib} calibration
 # %% [markdown]
 # ## Fixed, basic and two-stage training
 
-# %%
+# %% tags=["hide-input"]
 hp_fixed = L.hparams(mean_weight, c_w)
 hp_basic = L.hparams(mean_weight, c_w, a_pos=-0.056, a_neg=-1.63, tau_pos=17.7, tau_neg=16.5)
 hp_two = L.hparams(mean_weight, c_w, a_pos=-0.15, a_neg=-1.5, tau_pos=12.0, tau_neg=15.0)
@@ -166,7 +166,7 @@ plt.show()
 # ## Grid over mean weight × competition weight
 # All networks of a grid train together in one launch (`vmap` over the hyper-parameters).
 
-# %%
+# %% tags=["hide-input"]
 grid_rows = []
 for F in grid_filters:
     cfg = L.LCConfig("LC", F, 12, 4)

@@ -101,7 +101,7 @@ n_test_used = len(test_idx)
 # each architecture where the notes give them; where they do not (the 1000-filter LC row, the C rows
 # with 169 / 81 / 25 filters at kernel 12) we use the nearest documented setting and say so.
 
-# %%
+# %% tags=["hide-input"]
 ROW_HP = {  # row: (mean_weight, c_w, n_train at thesis scale, note)
     1: (0.32, -50.0, 5000, "hyper-parameters not documented: those of the 100-filter row"),
     2: (0.32, -50.0, 5000, ""), 3: (0.5, -40.0, 5000, ""), 4: (0.46, -100.0, 4000, "competition trained (basic)"),
@@ -165,7 +165,7 @@ def train_row(cfg, hp, n_img, key, states=None, net_offset=0):
 # %% [markdown]
 # ## Train, calibrate, test
 
-# %%
+# %% tags=["hide-input"]
 ROW_DIR = "lcsnn/main_paper_rows"   # results/lcsnn/main_paper_rows/row05.json, ..., curve.json
 
 
@@ -341,7 +341,7 @@ plt.show()
 # tested on `curve_eval` images at each point. The thesis: an untrained network already reaches
 # about 70 % thanks to calibration, and the curve plateaus after 2,000–4,000 images.
 
-# %%
+# %% tags=["hide-input"]
 cfgc, hpc = row_setup(first["row"])[:2]
 curve_key = {"row": first["row"], "points": sorted(set(curve_points)), "curve_eval": curve_eval, "seed": seed,
              "n_networks": n_networks, "dataset": dataset, "mean_weight": float(hpc.mean_weight), "c_w": float(hpc.c_w)}
@@ -397,7 +397,7 @@ plt.show()
 # %% [markdown]
 # ## Scoreboard and record
 
-# %%
+# %% tags=["hide-input"]
 wall = time.perf_counter() - t_start
 score = []
 for res in results:
