@@ -70,6 +70,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 from tqdm.auto import tqdm
 
 from snncore import core, runs
@@ -336,28 +337,32 @@ ax.grid(alpha=0.3)
 plt.show()
 
 # %%
+def pct(vals):
+    """'mean (a / b / c)' in % for a few seeds, or one value; '' when there is none."""
+    vals = [v for v in vals if np.isfinite(v)]
+    if not vals:
+        return ""
+    if len(vals) == 1:
+        return f"{100 * vals[0]:.1f}"
+    return f"{100 * np.mean(vals):.1f} ({' / '.join(f'{100 * v:.1f}' for v in vals)})"
+
+
 table = []
 for name in configs:
     for s in sorted({*noise_levels, 0.0, 0.05, 0.1, 0.15, 0.2}):
         pv = PAPER.get((name, round(s, 2)))
         ours = main[(main.config == name) & (np.isclose(main.noise, s))].set_index("seed").test_acc
-        row = {"config": name, "noise %": round(100 * s)}
-        for sd, v in zip((42, 50, 9), pv or [np.nan] * 3):
-            row[f"paper s{sd}"] = v
-        row["paper mean"] = np.mean(pv) if pv else np.nan
-        for sd in seeds:
-            row[f"ours s{sd}"] = ours.get(sd, np.nan)
-        row["ours mean"] = ours.mean() if len(ours) else np.nan
+        row = {"config": name, "noise %": round(100 * s),
+               "paper: mean (seeds 42 / 50 / 9)": pct(pv or []),
+               f"ours, this run ({profile}; seeds {', '.join(map(str, seeds))})": pct([ours.get(sd, np.nan) for sd in seeds])}
         if len(arch):
             av = arch_main[(arch_main.config == name) & np.isclose(arch_main.noise, s)].set_index("seed").test_acc
-            for sd in (42, 50, 9):
-                row[f"archived s{sd}"] = av.get(sd, np.nan)
-            row["archived mean"] = av.mean() if len(av) else np.nan
+            row["ours, archived paper profile: mean (seeds 42 / 50 / 9)"] = pct([av.get(sd, np.nan) for sd in (42, 50, 9)])
         table.append(row)
 table = pd.DataFrame(table).set_index(["config", "noise %"])
-print(f"paper: real SHD (2,240 test samples); ours: {dataset}, {profile} profile"
+print(f"test accuracy (%). paper: real SHD (2,240 test samples); ours: {dataset}"
       + (f"; archived: {arch_label}" if len(arch) else ""))
-table.round(4)
+table
 
 # %% [markdown]
 # ## Training curves
@@ -462,7 +467,12 @@ if len(arch) and not synthetic:
                                       if src != "real SHD" else
                                       "matches (within 2 pts)" if abs(ours - paper) <= 2 else
                                       f"{'below' if ours < paper else 'above'} paper by {abs(ours - paper):.1f} pts")})
-print(pd.DataFrame(board).to_string(index=False))
+bdf = pd.DataFrame(board).set_index("item")
+if "dataset" in bdf and bdf["dataset"].nunique() == 1:   # said once, not on every row
+    print(f"dataset of every row: {bdf['dataset'].iloc[0]}")
+    bdf = bdf.drop(columns="dataset")
+with pd.option_context("display.max_colwidth", None):
+    display(bdf)
 
 wall = time.perf_counter() - t_start
 if profile == "paper" and not synthetic:  # results/ archives full-scale runs only
