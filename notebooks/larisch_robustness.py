@@ -17,7 +17,7 @@
 #     profiles:
 #       smoke: {dataset: "synthetic N-MNIST-shaped events (no data files)", time: "35 s", params: {data: "synthetic", float64: false, n_presentations: 10, chunk: 10, level_stride: 10, fb_scales: [0.0, 1.0], n_synthetic: 32}}
 #       quick: {dataset: "real N-MNIST recordings (1,000 train + 100 test)", time: "2.5 min on 2 idle CPU cores (4 min when shared)", params: {}}
-#       paper: {dataset: "N-MNIST stand-in simulated from MNIST (60,000 + 10,000), or the official N-MNIST if present", time: "several hours on 2 CPU cores; GPU recommended", params: {data: "sim", n_presentations: 400000, lr_scale: 1.0, chunk: 1000, level_stride: 1, fb_scales: [0.0, 0.5, 1.0, 2.0, 6.0, 15.0], resume: true, archive_paper: true}}
+#       paper: {dataset: "N-MNIST stand-in simulated from MNIST (60,000 + 10,000), or the official N-MNIST if present", time: "several hours on 2 CPU cores; GPU recommended", params: {data: "sim", n_presentations: 400000, lr_scale: 1.0, chunk: 1000, level_stride: 1, fb_scales: [0.0, 0.5, 1.0, 2.0, 6.0, 15.0], resume: true, archive_paper: true, svm_jobs: 0}}
 # ---
 
 # %% [markdown]
@@ -55,6 +55,7 @@ n_train_svm = 0            # training samples for the SVM (0: all)
 n_test = 0                 # test samples (0: all)
 batch = 32                 # samples per batched feature call (x 4 patches x variants)
 svm_max_iter = 2000        # LinearSVC max_iter (original: 2000, time jitter 3000)
+svm_jobs = 1               # SVM fits run in parallel processes (0: one per core; paper: 0). Same models either way
 archive_paper = False      # archive results/larisch/robustness_paper.json, partial ones on the way (paper: true)
 
 # %% tags=["hide-input"]
@@ -76,6 +77,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
 import tonic.transforms as tt  # noqa: E402
+from joblib import Parallel, delayed  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
@@ -94,6 +96,8 @@ if n_presentations < 1 or chunk < 1 or level_stride < 1 or batch < 1 or not fb_s
     raise ValueError("n_presentations, chunk, level_stride, batch must be >= 1 and fb_scales non-empty")
 if any(k < 0 for k in fb_scales):
     raise ValueError(f"feedback scales must be >= 0, got {fb_scales}")
+if not isinstance(svm_jobs, int) or svm_jobs < 0:
+    raise ValueError(f"svm_jobs must be an integer >= 0 (0: one process per core), got {svm_jobs!r}")
 fb_scales = [float(k) for k in fb_scales]
 dtype = jnp.float64 if float64 else jnp.float32
 params = L.default_params(lr_scale=float(lr_scale))
@@ -426,29 +430,62 @@ conv_warnings = {}
 models = {}
 
 
+def svm_path(k, max_iter):
+    return piece("svm", k=k, max_iter=max_iter, C=1.0, tol=1e-4, random_state=seed,
+                 sklearn=sklearn.__version__).with_suffix(".pkl")
+
+
+def svm_inputs(k):
+    return L.crop_counts(X_train[:n_svm]) if k == "raw" else F_train[k]
+
+
+def fit_svm(X, y, max_iter, random_state):
+    """The original's classifier; returns (model, number of convergence warnings)."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always", ConvergenceWarning)
+        clf = LinearSVC(C=1.0, multi_class="ovr", max_iter=max_iter, dual=True, tol=1e-4,
+                        random_state=random_state).fit(X, y)
+    return clf, sum(issubclass(x.category, ConvergenceWarning) for x in w)
+
+
+def store_svm(k, max_iter, clf, n_warn):
+    name = f"raw, max_iter={max_iter}" if k == "raw" else f"k={k}, max_iter={max_iter}"
+    conv_warnings[name] = n_warn
+    atomic_write_bytes(svm_path(k, max_iter), pickle.dumps((clf, n_warn)))
+    pieces["computed"] += 1
+    clock.tick()
+    models[(k, max_iter)] = clf
+    return clf
+
+
 def get_model(k, max_iter):
     """LinearSVC for variant k ('raw': the event-count control) fitted on the clean training
     features; fitted once, pickled into the cache, reused by later runs."""
     if (k, max_iter) in models:
         return models[(k, max_iter)]
     name = f"raw, max_iter={max_iter}" if k == "raw" else f"k={k}, max_iter={max_iter}"
-    path = piece("svm", k=k, max_iter=max_iter, C=1.0, tol=1e-4, random_state=seed,
-                 sklearn=sklearn.__version__).with_suffix(".pkl")
+    path = svm_path(k, max_iter)
     if resume and path.exists():
         clf, conv_warnings[name] = pickle.loads(path.read_bytes())
         pieces["reused"] += 1
-    else:
-        X = L.crop_counts(X_train[:n_svm]) if k == "raw" else F_train[k]
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always", ConvergenceWarning)
-            clf = LinearSVC(C=1.0, multi_class="ovr", max_iter=max_iter, dual=True, tol=1e-4,
-                            random_state=seed).fit(X, y_svm)
-        conv_warnings[name] = sum(issubclass(x.category, ConvergenceWarning) for x in w)
-        atomic_write_bytes(path, pickle.dumps((clf, conv_warnings[name])))
-        pieces["computed"] += 1
-        clock.tick()
-    models[(k, max_iter)] = clf
-    return clf
+        models[(k, max_iter)] = clf
+        return clf
+    return store_svm(k, max_iter, *fit_svm(svm_inputs(k), y_svm, max_iter, seed))
+
+
+# every SVM the evaluation needs, fitted up front in parallel processes when svm_jobs != 1: at
+# paper scale each fit (liblinear, one core, max_iter reached) takes tens of minutes on a CPU.
+# The fits are independent and deterministic, so the models are the same as fitted one by one.
+svm_todo = [(k, mi) for mi in sorted({svm_max_iter} | ({3000} if "time jitter" in CORRUPTIONS else set()))
+            for k in [*fb_scales, "raw"] if not (resume and svm_path(k, mi).exists())]
+n_svm_jobs = min(len(svm_todo), os.cpu_count() if svm_jobs <= 0 else svm_jobs)
+if n_svm_jobs > 1:
+    t_svm = time.perf_counter()
+    fits = Parallel(n_jobs=n_svm_jobs, return_as="generator")(
+        delayed(fit_svm)(svm_inputs(k), y_svm, mi, seed) for k, mi in svm_todo)
+    for (k, mi), (clf, n_warn) in tqdm(zip(svm_todo, fits), total=len(svm_todo), desc="SVM fits", mininterval=5):
+        store_svm(k, mi, clf, n_warn)
+    print(f"{len(svm_todo)} SVMs fitted in {n_svm_jobs} processes in {time.perf_counter() - t_svm:.0f} s")
 
 
 # %%

@@ -56,3 +56,30 @@ def test_robustness_evaluation_resumes_from_cached_pieces(tmp_path, isolated_cac
         assert second[key] == first[key], key
     assert rec2["reported"]["clean_accuracy_k1"] == rec1["reported"]["clean_accuracy_k1"]
     assert rec2["reported"]["scoreboard"] == rec1["reported"]["scoreboard"]
+
+
+@pytest.mark.notebook
+def test_parallel_svm_fits_give_the_same_results(tmp_path, isolated_cache, monkeypatch):
+    # at paper scale the ~14 LinearSVC fits dominate a CPU evaluation; svm_jobs fits them in
+    # parallel processes up front. Same models, so every accuracy must equal the one-by-one run.
+    sec = runner.discover()["larisch_robustness"]
+    with pytest.raises(runner.RunError, match="svm_jobs must be an integer >= 0"):
+        runner.execute(sec, "smoke", {"svm_jobs": -1}, book_dir=tmp_path / "bad", force=True, log=lambda *_: None)
+    got = {}
+    for jobs in (1, 2):
+        monkeypatch.setenv("SNNCORE_CACHE", str(tmp_path / f"cache{jobs}"))     # nothing shared
+        monkeypatch.setenv("SNNCORE_RESULTS", str(tmp_path / f"results{jobs}"))
+        rec = runner.execute(sec, "smoke", {"svm_jobs": jobs, "archive_paper": True},
+                             book_dir=tmp_path / f"b{jobs}", force=True, log=lambda *_: None)
+        assert rec["status"] == "ok"
+        text = _outputs(tmp_path / f"b{jobs}" / f"{sec.output}.ipynb")
+        fitted = re.search(r"(\d+) SVMs fitted in (\d+) processes", text)
+        assert (fitted is not None) == (jobs == 2)
+        if fitted:
+            assert int(fitted.group(1)) >= 2 and int(fitted.group(2)) == 2
+        got[jobs] = (rec["reported"], json.loads((tmp_path / f"results{jobs}" / "larisch" / "robustness_paper.json")
+                                                 .read_text())["data"])
+    (rep1, arch1), (rep2, arch2) = got[1], got[2]
+    assert rep1["clean_accuracy_k1"] == rep2["clean_accuracy_k1"]
+    for key in ("results", "ei", "raw_clean", "conv_warnings"):
+        assert arch1[key] == arch2[key], key
