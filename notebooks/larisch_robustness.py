@@ -448,9 +448,12 @@ def fit_svm(X, y, max_iter, random_state):
     return clf, sum(issubclass(x.category, ConvergenceWarning) for x in w)
 
 
+def svm_name(k, max_iter):
+    return f"raw, max_iter={max_iter}" if k == "raw" else f"k={k}, max_iter={max_iter}"
+
+
 def store_svm(k, max_iter, clf, n_warn):
-    name = f"raw, max_iter={max_iter}" if k == "raw" else f"k={k}, max_iter={max_iter}"
-    conv_warnings[name] = n_warn
+    conv_warnings[svm_name(k, max_iter)] = n_warn
     atomic_write_bytes(svm_path(k, max_iter), pickle.dumps((clf, n_warn)))
     pieces["computed"] += 1
     clock.tick()
@@ -463,10 +466,9 @@ def get_model(k, max_iter):
     features; fitted once, pickled into the cache, reused by later runs."""
     if (k, max_iter) in models:
         return models[(k, max_iter)]
-    name = f"raw, max_iter={max_iter}" if k == "raw" else f"k={k}, max_iter={max_iter}"
     path = svm_path(k, max_iter)
     if resume and path.exists():
-        clf, conv_warnings[name] = pickle.loads(path.read_bytes())
+        clf, conv_warnings[svm_name(k, max_iter)] = pickle.loads(path.read_bytes())
         pieces["reused"] += 1
         models[(k, max_iter)] = clf
         return clf
